@@ -1,0 +1,94 @@
+"""Execute every chapter with papermill into a staging copy of the book, then build the website.
+
+    python ci/book.py --profile auto          # what `make book` runs
+    python ci/book.py --profile smoke         # what the tests run
+
+Steps: copy the book's sources to _build/staging; run each chapter notebook there with
+papermill (parameter ``profile``), with CONVBOOK_STATIC=1 (explorers render their frames) and
+CONVBOOK_PROGRESS=0 (no progress bars in the pages); record each chapter's time in
+_build/timings-<profile>.json; then ``jupyter-book build`` the staging copy with execution off
+and warnings as errors, into _build/html.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+BOOK_FILES = ("_config.yml", "_toc.yml")
+BOOK_DIRS = ("chapters",)
+
+
+def stage(root: Path, staging: Path) -> list[Path]:
+    """Copy the book's sources into ``staging``; return the chapter notebooks there."""
+    if staging.exists():
+        shutil.rmtree(staging)
+    staging.mkdir(parents=True)
+    for name in BOOK_FILES:
+        shutil.copy2(root / name, staging / name)
+    for name in BOOK_DIRS:
+        shutil.copytree(root / name, staging / name,
+                        ignore=shutil.ignore_patterns(".ipynb_checkpoints", "_build"))
+    return sorted((staging / "chapters").glob("*.ipynb"))
+
+
+def execute(notebooks: list[Path], profile: str, cache: Path) -> dict[str, float]:
+    """Run each notebook in place with papermill; return seconds per chapter."""
+    import papermill
+
+    os.environ["CONVBOOK_STATIC"] = "1"
+    os.environ["CONVBOOK_PROGRESS"] = "0"
+    os.environ.setdefault("CONVBOOK_CACHE", str(cache))
+    os.environ.setdefault("MPLBACKEND", "module://matplotlib_inline.backend_inline")
+    timings = {}
+    for notebook in notebooks:
+        start = time.perf_counter()
+        print(f"executing {notebook.name} (profile {profile})", flush=True)
+        papermill.execute_notebook(
+            str(notebook), str(notebook), parameters={"profile": profile},
+            cwd=str(notebook.parent), kernel_name="python3", progress_bar=False,
+        )
+        timings[notebook.stem] = round(time.perf_counter() - start, 1)
+        print(f"  {timings[notebook.stem]:.1f} s", flush=True)
+    return timings
+
+
+def build(staging: Path, output: Path) -> None:
+    """jupyter-book build with warnings as errors; the site lands in ``output``/_build/html."""
+    command = ["jupyter-book", "build", str(staging), "--path-output", str(output),
+               "-W", "-n", "--keep-going"]
+    executable = Path(sys.executable).parent / "jupyter-book"
+    if executable.exists():
+        command[0] = str(executable)
+    subprocess.run(command, check=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--profile", default="auto", choices=["auto", "smoke", "book", "full"])
+    parser.add_argument("--output", type=Path, default=ROOT,
+                        help="folder that receives _build/ (default: the repository)")
+    parser.add_argument("--no-build", action="store_true", help="execute only, skip the website")
+    args = parser.parse_args(argv)
+
+    build_dir = args.output / "_build"
+    staging = build_dir / "staging"
+    notebooks = stage(ROOT, staging)
+    timings = execute(notebooks, args.profile, cache=build_dir / "cache")
+    (build_dir / f"timings-{args.profile}.json").write_text(json.dumps(timings, indent=2))
+    print("chapter times (s):", json.dumps(timings))
+    if not args.no_build:
+        build(staging, args.output)
+        print(f"website: {build_dir / 'html' / 'index.html'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,65 @@
+"""The unit every network in the book is made of: convolution, batch norm, activation."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from torch import nn
+
+from convbook.blocks.validate import check_groups, check_positive
+
+
+class ConvBNAct(nn.Sequential):
+    """Conv2d -> BatchNorm2d -> activation, padded so stride 1 keeps the size.
+
+    Args:
+        in_channels, out_channels: channel counts.
+        kernel_size: side of the square kernel (odd sizes keep the output centred).
+        stride: step of the kernel.
+        groups: split the channels into this many independent groups (chapter 1).
+        dilation: spacing between kernel taps (chapter 9).
+        activation: a module factory, or None for a linear unit.
+        norm: batch norm after the convolution (then the convolution has no bias); False gives
+            AlexNet-era conv + bias + activation.
+        padding: override the automatic ``dilation * (kernel_size - 1) // 2``.
+    """
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: int = 3,
+        stride: int = 1,
+        groups: int = 1,
+        dilation: int = 1,
+        activation: Callable[[], nn.Module] | None = nn.ReLU,
+        norm: bool = True,
+        padding: int | None = None,
+    ) -> None:
+        check_positive("in_channels", in_channels)
+        check_positive("out_channels", out_channels)
+        check_positive("kernel_size", kernel_size)
+        check_positive("stride", stride)
+        check_positive("dilation", dilation)
+        check_groups(in_channels, out_channels, groups)
+        if padding is None:
+            padding = dilation * (kernel_size - 1) // 2
+        layers: list[nn.Module] = [
+            nn.Conv2d(
+                in_channels,
+                out_channels,
+                kernel_size,
+                stride=stride,
+                padding=padding,
+                dilation=dilation,
+                groups=groups,
+                bias=not norm,
+            )
+        ]
+        if norm:
+            layers.append(nn.BatchNorm2d(out_channels))
+        if activation is not None:
+            layers.append(activation())
+        super().__init__(*layers)
+        self.in_channels = in_channels
+        self.out_channels = out_channels

@@ -1,0 +1,246 @@
+"""Explorers: pure functions from parameters to a ``View`` (a figure and its numbers).
+
+``show`` puts one on screen. In a live notebook (Jupyter, Colab) ipywidgets drive it. When the
+book is built (the pipeline sets CONVBOOK_STATIC=1), ``show`` renders every combination of the
+main parameters once and writes a small HTML control that switches among those frames, so the
+explorer still responds on the static website, with no kernel behind it.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import inspect
+import io
+import itertools
+import json
+import os
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import matplotlib.pyplot as plt
+import torch
+from matplotlib.figure import Figure
+from torch import nn
+
+from convbook import measure
+from convbook.blocks.validate import check_groups, check_positive
+from convbook.errors import ConfigError
+from convbook.receptive import Layer, receptive_fields, sampled_offsets
+from convbook.viz.connectivity import connectivity, plot_connectivity, plot_wiring
+from convbook.viz.receptive import plot_fields_on_image
+
+MAX_STATIC_FRAMES = 64
+
+
+@dataclass
+class View:
+    """What an explorer shows: a figure and named numbers, or an error message instead."""
+
+    figure: Figure | None = None
+    numbers: dict[str, str] = field(default_factory=dict)
+    error: str | None = None
+
+    def numbers_html(self) -> str:
+        if self.error:
+            return f'<p class="convbook-error">&#9888; {html.escape(self.error)}</p>'
+        rows = "".join(f"<tr><th>{html.escape(k)}</th><td>{html.escape(str(v))}</td></tr>"
+                       for k, v in self.numbers.items())
+        return f'<table class="convbook-numbers">{rows}</table>'
+
+
+def safe_view(explorer: Callable[..., View], **params) -> View:
+    """Call the explorer; a bad combination becomes a View holding the message, not a traceback."""
+    try:
+        return explorer(**params)
+    except (ConfigError, ValueError) as exc:
+        return View(error=str(exc))
+
+
+# ---------------------------------------------------------------- the explorers
+
+
+def grouped_conv(in_channels: int = 16, out_channels: int = 16, groups: int = 4,
+                 kernel_size: int = 3, size: int = 32) -> View:
+    """Chapter 1: a k x k convolution split into ``groups`` -> its wiring, parameters and MACs."""
+    for name, value in (("in_channels", in_channels), ("out_channels", out_channels),
+                        ("kernel_size", kernel_size), ("size", size)):
+        check_positive(name, value)
+    check_groups(in_channels, out_channels, groups)
+    conv = nn.Conv2d(in_channels, out_channels, kernel_size, padding=kernel_size // 2,
+                     groups=groups, bias=False)
+    matrix = connectivity(conv, in_channels)
+    params = measure.count_params(conv)
+    macs = measure.count_macs(conv, (in_channels, size, size))
+    dense = measure.conv2d_params(in_channels, out_channels, kernel_size)
+    figure, (left, right) = plt.subplots(1, 2, figsize=(7, 3.4))
+    plot_wiring(matrix, groups, ax=left)
+    left.set_title(f"groups = {groups}")
+    plot_connectivity(matrix, ax=right, title="which inputs each output sees")
+    figure.tight_layout()
+    numbers = {
+        "parameters (counted on the module)": f"{params:,}",
+        "parameters (k²·C_in/g·C_out)": f"{measure.conv2d_params(in_channels, out_channels, kernel_size, groups):,}",
+        f"MACs on a {size}×{size} map": f"{macs:,}",
+        "saving against groups = 1": f"{dense / params:.2f}×",
+        "input channels each output sees": f"{int(matrix[0].sum())} of {in_channels}",
+    }
+    return View(figure, numbers)
+
+
+def receptive_stack(kernel_size: int = 3, depth: int = 2, dilation: int = 1, stride: int = 1,
+                    image: torch.Tensor | None = None) -> View:
+    """Chapter 2: ``depth`` conv layers of one kernel size -> their receptive field on an image."""
+    check_positive("depth", depth)
+    layer = Layer(kernel_size, stride=stride, dilation=dilation)
+    fields = receptive_fields([layer] * depth)
+    final = fields[-1]
+    offsets = sampled_offsets([layer] * depth)
+    if image is None:
+        image = torch.full((3, 32, 32), 200, dtype=torch.uint8)
+    centre = offsets[-1] // 2
+    taps = [(dy - centre, dx - centre) for dy in offsets for dx in offsets]
+    figure, ax = plt.subplots(figsize=(4.2, 4.4))
+    shown = [("layer 1", fields[0].size)] + ([(f"layer {depth}", final.size)] if depth > 1 else [])
+    plot_fields_on_image(image, shown, taps=taps, ax=ax)
+    read = len(offsets) ** 2
+    numbers = {
+        "receptive field": f"{final.size}×{final.size} pixels",
+        "pixels actually read": f"{read:,} of {final.size**2:,} ({100 * read / final.size**2:.0f}%)",
+        "step between output units (jump)": f"{final.jump} px",
+        "weights per input-output channel pair": f"{depth}·{kernel_size}² = {depth * kernel_size**2}",
+    }
+    return View(figure, numbers)
+
+
+# ---------------------------------------------------------------- showing them
+
+
+def static_mode() -> bool:
+    """True while the book is being built (no kernel will be there to drive widgets)."""
+    return os.environ.get("CONVBOOK_STATIC") == "1"
+
+
+def _defaults(explorer: Callable, controls: dict[str, Sequence]) -> dict:
+    signature = inspect.signature(explorer)
+    values = {}
+    for name, options in controls.items():
+        default = signature.parameters[name].default if name in signature.parameters else None
+        values[name] = default if default in options else options[0]
+    return values
+
+
+def _png(figure: Figure) -> str:
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=80)
+    plt.close(figure)
+    return base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+_FRAMES_SCRIPT = """
+(function () {
+  var root = document.getElementById("%(id)s");
+  var data = JSON.parse(root.querySelector("script.convbook-frames").textContent);
+  var inputs = root.querySelectorAll("input[data-param]");
+  var img = root.querySelector("img.convbook-frame");
+  var numbers = root.querySelector("div.convbook-frame-numbers");
+  function update() {
+    var key = [];
+    inputs.forEach(function (input) {
+      var value = data.options[input.dataset.param][Number(input.value)];
+      input.parentNode.querySelector("output").textContent = value;
+      key.push(String(value));
+    });
+    var frame = data.frames[key.join("|")];
+    img.style.display = frame.img ? "" : "none";
+    if (frame.img) { img.src = "data:image/png;base64," + frame.img; }
+    numbers.innerHTML = frame.numbers;
+    root.dataset.state = key.join("|");
+  }
+  inputs.forEach(function (input) { input.addEventListener("input", update); });
+  update();
+})();
+"""
+
+
+def static_html(explorer: Callable[..., View], controls: dict[str, Sequence], **fixed) -> str:
+    """Every combination of ``controls`` rendered once, with sliders that switch among them."""
+    names = list(controls)
+    combos = list(itertools.product(*(controls[n] for n in names)))
+    if len(combos) > MAX_STATIC_FRAMES:
+        raise ConfigError(
+            f"{len(combos)} combinations is too many frames for a static page; keep it to "
+            f"{MAX_STATIC_FRAMES} or fewer by offering fewer values per control"
+        )
+    frames = {}
+    for combo in combos:
+        view = safe_view(explorer, **dict(zip(names, combo)), **fixed)
+        frames["|".join(map(str, combo))] = {
+            "img": _png(view.figure) if view.figure is not None else None,
+            "numbers": view.numbers_html(),
+        }
+    defaults = _defaults(explorer, controls)
+    element_id = f"convbook-explorer-{uuid.uuid4().hex[:8]}"
+    sliders = "".join(
+        f'<label>{html.escape(n)} <input type="range" min="0" max="{len(controls[n]) - 1}" '
+        f'step="1" value="{list(controls[n]).index(defaults[n])}" data-param="{html.escape(n)}">'
+        f"<output></output></label>"
+        for n in names
+    )
+    payload = json.dumps({"options": {n: list(controls[n]) for n in names}, "frames": frames})
+    payload = payload.replace("</", "<\\/")
+    return (
+        f'<div class="convbook-explorer" id="{element_id}">'
+        f'<div class="convbook-controls">{sliders}</div>'
+        f'<img class="convbook-frame" alt="explorer figure">'
+        f'<div class="convbook-frame-numbers"></div>'
+        f'<script type="application/json" class="convbook-frames">{payload}</script>'
+        f"<script>{_FRAMES_SCRIPT % {'id': element_id}}</script></div>"
+    )
+
+
+def live_widget(explorer: Callable[..., View], controls: dict[str, Sequence], **fixed):
+    """ipywidgets sliders over ``controls``; each change redraws the explorer's View."""
+    import ipywidgets as widgets
+    from IPython.display import HTML, display
+
+    defaults = _defaults(explorer, controls)
+    sliders = {
+        name: widgets.SelectionSlider(options=list(options), value=defaults[name],
+                                      description=name, continuous_update=False)
+        for name, options in controls.items()
+    }
+    output = widgets.Output()
+
+    def redraw(_change=None) -> None:
+        view = safe_view(explorer, **{n: s.value for n, s in sliders.items()}, **fixed)
+        with output:
+            output.clear_output(wait=True)
+            if view.figure is not None:
+                display(view.figure)
+                plt.close(view.figure)
+            display(HTML(view.numbers_html()))
+
+    for slider in sliders.values():
+        slider.observe(redraw, names="value")
+    redraw()
+    return widgets.VBox([widgets.HBox(list(sliders.values()),
+                                      layout=widgets.Layout(flex_flow="row wrap")), output])
+
+
+def show(explorer: Callable[..., View], controls: dict[str, Sequence], **fixed) -> None:
+    """Display an explorer: live sliders in a notebook, precomputed frames in the built book.
+
+    ``controls`` maps each parameter to the values a reader can choose; ``fixed`` passes the
+    rest (an image, say). One line per chapter: ``explore.show(explore.grouped_conv, {...})``.
+    """
+    from IPython.display import HTML, display
+
+    for name, options in controls.items():
+        if not options:
+            raise ConfigError(f"control {name!r} needs at least one value")
+    if static_mode():
+        display(HTML(static_html(explorer, controls, **fixed)))
+    else:
+        display(live_widget(explorer, controls, **fixed))

@@ -1,0 +1,144 @@
+"""What a model costs: parameters, multiply-accumulates (MACs), latency.
+
+``count_macs`` runs the model once under ``torch.utils.flop_counter.FlopCounterMode`` and halves
+its FLOP count (one MAC is one multiply and one add). The counter covers convolutions, matrix
+products and attention; it ignores element-wise work (batch norm, activations, pooling), which is
+also how papers count "FLOPs" of CNNs. The ``conv2d_*`` formulas give the same numbers by hand.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+
+import torch
+from torch import nn
+from torch.utils.flop_counter import FlopCounterMode
+
+from convbook.blocks.validate import check_groups, check_positive
+from convbook.errors import ConfigError
+from convbook.tables import Table
+
+
+def count_params(model: nn.Module, trainable_only: bool = False) -> int:
+    """Number of scalar parameters (weights and biases; BN's running statistics are buffers)."""
+    return sum(p.numel() for p in model.parameters() if p.requires_grad or not trainable_only)
+
+
+def _input_shape(input_size: tuple[int, ...]) -> tuple[int, ...]:
+    shape = tuple(input_size)
+    if len(shape) == 3:
+        shape = (1, *shape)
+    if len(shape) != 4 or any(not isinstance(s, int) or s < 1 for s in shape):
+        raise ConfigError(
+            f"input_size must be (channels, height, width) or (batch, channels, height, width) "
+            f"with positive integers, got {input_size!r}; for CIFAR-10 use (3, 32, 32)"
+        )
+    return shape
+
+
+def _device_of(model: nn.Module) -> torch.device:
+    p = next(iter(model.parameters()), None)
+    return p.device if p is not None else torch.device("cpu")
+
+
+@contextlib.contextmanager
+def _eval_mode(model: nn.Module):
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            yield
+    finally:
+        model.train(was_training)
+
+
+def count_macs(model: nn.Module, input_size: tuple[int, ...] = (3, 32, 32)) -> int:
+    """Multiply-accumulates of one forward pass for one input of ``input_size`` (C, H, W).
+
+    A 4-tuple (N, C, H, W) counts the whole batch of N.
+    """
+    x = torch.zeros(_input_shape(input_size), device=_device_of(model))
+    with _eval_mode(model), FlopCounterMode(display=False) as counter:
+        model(x)
+    return counter.get_total_flops() // 2
+
+
+def latency(
+    model: nn.Module,
+    input_size: tuple[int, ...] = (3, 32, 32),
+    device: str | torch.device | None = None,
+    min_run_time: float = 0.3,
+) -> float:
+    """Median seconds of one forward pass (eval mode, no grad) measured by torch.utils.benchmark.
+
+    The model is moved to ``device`` (default: where its parameters are). ``torch.utils.benchmark``
+    warms up, synchronises CUDA and repeats until ``min_run_time`` seconds have run.
+    """
+    if device is not None:
+        model = model.to(device)
+    # torch.utils.benchmark imports cpp_extension, which warns about a missing CUDA toolkit on
+    # CPU-only machines even though nothing is compiled; that warning is noise on the page.
+    logging.getLogger("torch.utils.cpp_extension").setLevel(logging.ERROR)
+    from torch.utils import benchmark
+
+    x = torch.randn(_input_shape(input_size), device=_device_of(model))
+    with _eval_mode(model):
+        timer = benchmark.Timer(stmt="model(x)", globals={"model": model, "x": x})
+        return timer.blocked_autorange(min_run_time=min_run_time).median
+
+
+def conv2d_params(
+    in_channels: int, out_channels: int, kernel_size: int, groups: int = 1, bias: bool = False
+) -> int:
+    """Weights of a k x k convolution: k*k * (C_in / g) * C_out, plus C_out biases."""
+    for name, value in (("in_channels", in_channels), ("out_channels", out_channels),
+                        ("kernel_size", kernel_size)):
+        check_positive(name, value)
+    check_groups(in_channels, out_channels, groups)
+    return kernel_size**2 * (in_channels // groups) * out_channels + (out_channels if bias else 0)
+
+
+def conv2d_macs(
+    in_channels: int, out_channels: int, kernel_size: int, out_height: int, out_width: int,
+    groups: int = 1,
+) -> int:
+    """MACs of a k x k convolution: one weight-times-input per weight per output position."""
+    check_positive("out_height", out_height)
+    check_positive("out_width", out_width)
+    return conv2d_params(in_channels, out_channels, kernel_size, groups) * out_height * out_width
+
+
+def group_sweep(in_channels: int, out_channels: int, kernel_size: int, size: int,
+                groups: list[int]) -> Table:
+    """Parameters and MACs of one convolution at several group counts: counted on real
+    ``nn.Conv2d`` modules and by formula, side by side."""
+    rows = []
+    for g in groups:
+        check_groups(in_channels, out_channels, g)
+        conv = nn.Conv2d(in_channels, out_channels, kernel_size, padding=kernel_size // 2,
+                         groups=g, bias=False)
+        rows.append({
+            "groups": g,
+            "parameters (measured)": count_params(conv),
+            "parameters (formula)": conv2d_params(in_channels, out_channels, kernel_size, g),
+            "MACs (measured)": count_macs(conv, (in_channels, size, size)),
+            "MACs (formula)": conv2d_macs(in_channels, out_channels, kernel_size, size, size, g),
+        })
+    caption = (f"A {kernel_size}x{kernel_size} convolution, {in_channels} -> {out_channels} "
+               f"channels, on a {size}x{size} map, no bias.")
+    return Table(rows, caption)
+
+
+def compare_models(models: dict[str, nn.Module], input_size: tuple[int, ...] = (3, 224, 224),
+                   parts: tuple[str, ...] = ()) -> Table:
+    """Parameters and MACs of several models; ``parts`` names submodules (e.g. "features")
+    whose share of the parameters gets a column each."""
+    rows = []
+    for name, model in models.items():
+        total = count_params(model)
+        row = {"model": name, "parameters": total, "MACs": count_macs(model, input_size)}
+        for part in parts:
+            row[f"share in {part}"] = f"{100 * count_params(getattr(model, part)) / total:.1f}%"
+        rows.append(row)
+    return Table(rows, caption=f"Input {'x'.join(map(str, input_size))}; MACs of one image.")

@@ -1,0 +1,268 @@
+"""Receptive fields: the analytic one of a chain of layers, and the effective one from gradients.
+
+Analytic: a layer with kernel k, stride s and dilation d spans ``d*(k-1)+1`` input positions.
+Going through layers in order, with ``jump`` the distance in input pixels between neighbouring
+units of the current layer,
+
+    size  <- size + (d*(k-1)) * jump
+    start <- start + (d*(k-1)/2 - padding) * jump
+    jump  <- jump * s
+
+Effective (Luo et al., 2016, "Understanding the Effective Receptive Field in Deep Convolutional
+Neural Networks", https://arxiv.org/abs/1701.04128): the gradient of one central output unit with
+respect to the input shows how much each input pixel actually moves it. It is concentrated near
+the centre and grows more slowly with depth than the analytic size.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from convbook.blocks.validate import check_positive
+from convbook.errors import ConfigError
+from convbook.tables import Table
+
+
+@dataclass(frozen=True)
+class Layer:
+    """Geometry of one sliding-window layer: a square kernel, its stride, dilation and padding."""
+
+    kernel_size: int
+    stride: int = 1
+    dilation: int = 1
+    padding: int = 0
+
+    def __post_init__(self) -> None:
+        check_positive("kernel_size", self.kernel_size)
+        check_positive("stride", self.stride)
+        check_positive("dilation", self.dilation)
+
+    @property
+    def span(self) -> int:
+        """Input positions between the first and last tap, inclusive."""
+        return self.dilation * (self.kernel_size - 1) + 1
+
+
+@dataclass(frozen=True)
+class ReceptiveField:
+    """size: side of the square of input pixels one unit sees; jump: input pixels between
+    neighbouring units; start: input coordinate of the first unit's centre."""
+
+    size: int
+    jump: int
+    start: float
+
+
+def _square(value, name: str, module: nn.Module) -> int:
+    if isinstance(value, tuple):
+        if len(set(value)) != 1:
+            raise ConfigError(
+                f"{type(module).__name__} has a non-square {name} {value}; receptive_field "
+                f"handles square kernels, strides and dilations only"
+            )
+        value = value[0]
+    if isinstance(value, str):
+        raise ConfigError(f"{type(module).__name__} uses padding={value!r}; give padding as integers")
+    return int(value)
+
+
+def layer_of(module: nn.Module) -> Layer | None:
+    """The geometry of a conv or pooling module, or None for layers that keep positions
+    (batch norm, activations, dropout)."""
+    if isinstance(module, nn.Conv2d | nn.MaxPool2d | nn.AvgPool2d):
+        dilation = getattr(module, "dilation", 1)
+        return Layer(
+            kernel_size=_square(module.kernel_size, "kernel_size", module),
+            stride=_square(module.stride, "stride", module),
+            dilation=_square(dilation, "dilation", module),
+            padding=_square(module.padding, "padding", module),
+        )
+    return None
+
+
+def _layers(layers: Iterable[Layer | nn.Module] | nn.Module) -> list[Layer]:
+    if isinstance(layers, nn.Module):
+        layers = [layers]
+    out: list[Layer] = []
+    for item in layers:
+        if isinstance(item, Layer):
+            out.append(item)
+        elif isinstance(item, nn.Module):
+            children = list(item.children())
+            if children:
+                out.extend(_layers(children))
+            else:
+                geometry = layer_of(item)
+                if geometry is not None:
+                    out.append(geometry)
+        else:
+            raise ConfigError(
+                f"receptive_field takes Layer(...) objects or torch modules, got {type(item).__name__}"
+            )
+    return out
+
+
+def receptive_fields(layers: Iterable[Layer | nn.Module] | nn.Module) -> list[ReceptiveField]:
+    """The receptive field after each sliding-window layer of a chain, in order.
+
+    Modules are read in registration order, so pass a chain (an ``nn.Sequential`` of layers),
+    not a network with parallel branches.
+    """
+    size, jump, start = 1, 1, 0.0
+    fields = []
+    for layer in _layers(layers):
+        size += (layer.span - 1) * jump
+        start += ((layer.span - 1) / 2 - layer.padding) * jump
+        jump *= layer.stride
+        fields.append(ReceptiveField(size=size, jump=jump, start=start))
+    return fields
+
+
+def receptive_field(layers: Iterable[Layer | nn.Module] | nn.Module) -> ReceptiveField:
+    """The receptive field of the last unit of a chain of layers (size 1 for an empty chain)."""
+    fields = receptive_fields(layers)
+    return fields[-1] if fields else ReceptiveField(size=1, jump=1, start=0.0)
+
+
+def effective_receptive_field(
+    model: nn.Module,
+    input_size: tuple[int, int, int] = (3, 64, 64),
+    samples: int = 8,
+    seed: int = 0,
+) -> torch.Tensor:
+    """Mean |d y_centre / d x| over ``samples`` random inputs: an H x W map, largest value 1.
+
+    ``y_centre`` is the sum over channels of the output unit at the centre of the output map.
+    The model runs in eval mode so batch norm acts per image; its mode is restored afterwards.
+    """
+    check_positive("samples", samples)
+    if len(input_size) != 3:
+        raise ConfigError(f"input_size must be (channels, height, width), got {input_size!r}")
+    device = next(iter(model.parameters()), torch.empty(0)).device
+    generator = torch.Generator().manual_seed(seed)
+    x = torch.randn((samples, *input_size), generator=generator).to(device).requires_grad_(True)
+    was_training = model.training
+    model.eval()
+    try:
+        y = model(x)
+        if y.dim() != 4:
+            raise ConfigError("effective_receptive_field needs a model whose output is N x C x H x W")
+        y[:, :, y.shape[2] // 2, y.shape[3] // 2].sum().backward()
+    finally:
+        model.train(was_training)
+    grad = x.grad.abs().sum(dim=(0, 1)).cpu()
+    peak = grad.max()
+    return grad / peak if peak > 0 else grad
+
+
+def support_size(erf: torch.Tensor, threshold: float = 0.0) -> int:
+    """Side of the bounding box of pixels whose gradient exceeds ``threshold`` (the largest side)."""
+    rows = torch.nonzero(erf.amax(dim=1) > threshold).flatten()
+    cols = torch.nonzero(erf.amax(dim=0) > threshold).flatten()
+    if len(rows) == 0:
+        return 0
+    return int(max(rows[-1] - rows[0] + 1, cols[-1] - cols[0] + 1))
+
+
+def effective_size(erf: torch.Tensor, mass: float = 0.9) -> int:
+    """Side of the smallest square around the gradient's centroid that holds ``mass`` of it.
+
+    A single number to set beside the analytic size: how wide the region that carries most
+    of the output unit's sensitivity really is.
+    """
+    if not 0 < mass <= 1:
+        raise ConfigError(f"mass must be in (0, 1], got {mass}; 0.9 is a common choice")
+    h, w = erf.shape
+    total = erf.sum()
+    if total <= 0:
+        return 0
+    ys = torch.arange(h, dtype=erf.dtype)
+    xs = torch.arange(w, dtype=erf.dtype)
+    cy = int(round(float((erf.sum(dim=1) * ys).sum() / total)))
+    cx = int(round(float((erf.sum(dim=0) * xs).sum() / total)))
+    for r in range(max(h, w)):
+        box = erf[max(cy - r, 0) : cy + r + 1, max(cx - r, 0) : cx + r + 1]
+        if box.sum() >= mass * total:
+            return 2 * r + 1
+    return max(h, w)
+
+
+def sampled_offsets(layers: Iterable[Layer | nn.Module] | nn.Module) -> list[int]:
+    """Input offsets (along one axis, relative to the first tap) that one unit actually reads.
+
+    For dense kernels this is every position of the receptive field; dilated kernels skip some
+    (the holes of chapter 9, and the "gridding" of stacked dilations). The 2-D set is the
+    product of this list with itself.
+    """
+    offsets, jump = {0}, 1
+    for layer in _layers(layers):
+        taps = [t * layer.dilation * jump for t in range(layer.kernel_size)]
+        offsets = {o + t for o in offsets for t in taps}
+        jump *= layer.stride
+    return sorted(offsets)
+
+
+def conv_stack(kernel_size: int, depth: int, channels: int = 8, dilation: int = 1,
+               relu: bool = True) -> nn.Sequential:
+    """``depth`` same-padded k x k convolutions (random init, no bias), ReLU between them: the
+    network whose receptive field the chapter measures."""
+    check_positive("depth", depth)
+    check_positive("channels", channels)
+    layers: list[nn.Module] = []
+    for i in range(depth):
+        layers.append(nn.Conv2d(3 if i == 0 else channels, channels, kernel_size,
+                                padding=dilation * (kernel_size - 1) // 2, dilation=dilation,
+                                bias=False))
+        if relu and i < depth - 1:
+            layers.append(nn.ReLU())
+    return nn.Sequential(*layers)
+
+
+def erf_versus_depth(kernel_size: int, depths: list[int], channels: int = 8, input_size: int = 65,
+                     samples: int = 8, seed: int = 0) -> dict[str, list]:
+    """Analytic size, effective size (90% of gradient mass) and the ERF maps of conv stacks."""
+    analytic, effective, maps = [], [], []
+    for depth in depths:
+        torch.manual_seed(seed)
+        stack = conv_stack(kernel_size, depth, channels)
+        erf = effective_receptive_field(stack, (3, input_size, input_size), samples, seed)
+        analytic.append(receptive_field(stack).size)
+        effective.append(effective_size(erf))
+        maps.append(erf)
+    return {"depth": list(depths), "analytic": analytic, "effective": effective, "maps": maps}
+
+
+def central_mass(erf: torch.Tensor, size: int) -> float:
+    """Share of the gradient mass inside the centred square of side ``size`` (odd)."""
+    check_positive("size", size)
+    h, w = erf.shape
+    cy, cx, r = h // 2, w // 2, size // 2
+    total = float(erf.sum())
+    return float(erf[cy - r : cy + r + 1, cx - r : cx + r + 1].sum()) / total if total > 0 else 0.0
+
+
+def compare_stacks(channels: int, stacks: list[tuple[int, int]]) -> Table:
+    """Receptive field and parameters of stacks of ``depth`` k x k convolutions, C -> C channels.
+
+    ``stacks`` holds (kernel_size, depth) pairs. Parameters are counted on real modules (with a
+    bias per layer) and set beside the formula depth * (k^2 * C^2 + C).
+    """
+    from convbook.measure import count_params
+
+    rows = []
+    for kernel_size, depth in stacks:
+        modules = nn.Sequential(*[nn.Conv2d(channels, channels, kernel_size,
+                                            padding=kernel_size // 2) for _ in range(depth)])
+        rows.append({
+            "stack": f"{depth} x {kernel_size}x{kernel_size}",
+            "receptive field": f"{receptive_field(modules).size}x{receptive_field(modules).size}",
+            "weights per channel pair": depth * kernel_size**2,
+            f"parameters, C = {channels} (measured)": count_params(modules),
+            f"parameters, C = {channels} (formula)": depth * (kernel_size**2 * channels**2 + channels),
+        })
+    return Table(rows, caption=f"Stacks of same-padded convolutions from {channels} to {channels} "
+                               f"channels, one bias per output channel per layer.")

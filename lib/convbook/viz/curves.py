@@ -1,0 +1,56 @@
+"""Training curves and side-by-side bars for a comparison's results."""
+
+from __future__ import annotations
+
+import matplotlib.pyplot as plt
+from matplotlib.figure import Figure
+
+
+def plot_history(results, key: str = "test_accuracy", ax=None) -> Figure:
+    """One line per run: ``key`` of its history (test accuracy by default) against epoch."""
+    if ax is None:
+        _, ax = plt.subplots(figsize=(5, 3.3))
+    for run in results:
+        epochs = [h["epoch"] for h in run.history]
+        values = [100 * h[key] if "accuracy" in key else h[key] for h in run.history]
+        ax.plot(epochs, values, marker="o", markersize=3, label=run.name)
+    ax.set_xlabel("epoch")
+    ax.set_ylabel(key.replace("_", " ") + (" (%)" if "accuracy" in key else ""))
+    ax.legend(fontsize=9)
+    return ax.figure
+
+
+def plot_bars(labels: list[str], series: dict[str, list[float]], ylabel: str, log: bool = False,
+              ax=None) -> Figure:
+    """Grouped bars: one group per label, one bar per series."""
+    if ax is None:
+        _, ax = plt.subplots(figsize=(5, 3.3))
+    n = len(series)
+    width = 0.8 / max(n, 1)
+    for k, (name, values) in enumerate(series.items()):
+        xs = [i + (k - (n - 1) / 2) * width for i in range(len(labels))]
+        ax.bar(xs, values, width=width, label=name)
+    ax.set_xticks(range(len(labels)), labels)
+    ax.set_ylabel(ylabel)
+    if log:
+        ax.set_yscale("log")
+    if n > 1:
+        ax.legend(fontsize=9)
+    return ax.figure
+
+
+def plot_tradeoff(results, x: str = "params", ax=None) -> Figure:
+    """Test accuracy against parameters (or MACs, or seconds per epoch), one labelled point per run."""
+    if ax is None:
+        _, ax = plt.subplots(figsize=(5, 3.3))
+    labels = {"params": "parameters", "macs": "MACs per image",
+              "seconds_per_epoch": "training seconds per epoch"}
+    for run in results:
+        value = getattr(run, x)
+        ax.scatter(value, 100 * run.test_accuracy, s=30)
+        ax.annotate(run.name, (value, 100 * run.test_accuracy), textcoords="offset points",
+                    xytext=(5, 4), fontsize=9)
+    ax.set_xscale("log")
+    ax.set_xlabel(labels.get(x, x))
+    ax.set_ylabel("test accuracy (%)")
+    return ax.figure

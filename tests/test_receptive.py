@@ -1,0 +1,82 @@
+import random
+
+import pytest
+import torch
+from torch import nn
+
+from convbook import receptive
+from convbook.receptive import Layer
+
+
+def test_known_receptive_fields():
+    assert receptive.receptive_field([Layer(3)] * 2).size == 5
+    assert receptive.receptive_field([Layer(3)] * 3).size == 7
+    assert receptive.receptive_field([Layer(3, dilation=2)]).size == 5
+    # AlexNet's conv1 (11x11, stride 4) then a 3x3 stride-2 max-pool
+    alex = nn.Sequential(nn.Conv2d(3, 96, 11, stride=4, padding=2), nn.ReLU(), nn.MaxPool2d(3, 2))
+    field = receptive.receptive_field(alex)
+    assert (field.size, field.jump) == (19, 8)
+
+
+def _random_chain(rng: random.Random) -> nn.Sequential:
+    layers = []
+    for _ in range(rng.randint(1, 4)):
+        k, d, s = rng.choice([1, 2, 3, 5]), rng.choice([1, 2, 3]), rng.choice([1, 1, 2])
+        layers.append(nn.Conv2d(2, 2, k, stride=s, dilation=d, bias=False))
+        if rng.random() < 0.3:
+            layers.append(nn.AvgPool2d(2, 2))
+    return nn.Sequential(*layers)
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_analytic_field_equals_gradient_support(seed):
+    """The analytic size is exactly the extent of pixels with a non-zero gradient."""
+    rng = random.Random(seed)
+    chain = _random_chain(rng)
+    chain.insert(0, nn.Conv2d(3, 2, 1, bias=False))  # 3 input channels like an image
+    field = receptive.receptive_field(chain)
+    size = field.size + 4 * field.jump + 8  # room for the whole field around the centre unit
+    erf = receptive.effective_receptive_field(chain, (3, size, size), samples=2, seed=seed)
+    assert receptive.support_size(erf) == field.size
+
+
+def test_dilated_kernel_reads_with_holes():
+    assert receptive.sampled_offsets([Layer(3, dilation=2)]) == [0, 2, 4]
+    # two stacked dilation-2 layers still skip every odd offset ("gridding")
+    assert receptive.sampled_offsets([Layer(3, dilation=2)] * 2) == [0, 2, 4, 6, 8]
+    assert receptive.sampled_offsets([Layer(3)] * 2) == [0, 1, 2, 3, 4]
+
+
+def test_dilated_holes_match_gradient():
+    conv = nn.Conv2d(1, 1, 3, dilation=3, bias=False)
+    erf = receptive.effective_receptive_field(conv, (1, 7, 7), samples=1)
+    nonzero_rows = torch.nonzero(erf.sum(dim=1) > 0).flatten().tolist()
+    assert nonzero_rows == receptive.sampled_offsets([Layer(3, dilation=3)])
+
+
+def test_effective_field_grows_slower_than_analytic():
+    growth = receptive.erf_versus_depth(3, [2, 16], input_size=65, samples=4)
+    assert growth["analytic"] == [5, 33]
+    assert growth["effective"][1] < growth["analytic"][1]
+    assert growth["effective"][1] > growth["effective"][0]
+
+
+def test_two_3x3_concentrate_more_than_one_5x5():
+    five = receptive.erf_versus_depth(5, [1], samples=8)["maps"][0]
+    pair = receptive.erf_versus_depth(3, [2], samples=8)["maps"][0]
+    assert receptive.central_mass(pair, 3) > receptive.central_mass(five, 3)
+
+
+def test_compare_stacks_counts_real_modules():
+    table = receptive.compare_stacks(64, [(5, 1), (3, 2)])
+    five, pair = table.rows
+    assert five["receptive field"] == pair["receptive field"] == "5x5"
+    assert five["parameters, C = 64 (measured)"] == 25 * 64 * 64 + 64
+    assert pair["parameters, C = 64 (measured)"] == 2 * (9 * 64 * 64 + 64)
+
+
+def test_non_square_kernels_are_refused_clearly():
+    with pytest.raises(ValueError, match="non-square"):
+        receptive.receptive_field(nn.Conv2d(3, 3, (1, 3)))
+    with pytest.raises(ValueError, match="Layer"):
+        receptive.receptive_field(["3x3"])
