@@ -13,6 +13,7 @@ and warnings as errors, into _build/html.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import shutil
@@ -39,14 +40,24 @@ def stage(root: Path, staging: Path) -> list[Path]:
     return sorted((staging / "chapters").glob("*.ipynb"))
 
 
-def execute(notebooks: list[Path], profile: str, cache: Path) -> dict[str, float]:
+@contextlib.contextmanager
+def book_environment(cache: Path):
+    """Environment of the kernels papermill starts (they inherit ours); restored afterwards."""
+    saved = dict(os.environ)
+    os.environ["CONVBOOK_STATIC"] = "1"  # explorers render frames for the static page
+    os.environ["CONVBOOK_PROGRESS"] = "0"  # no progress bars in the pages
+    os.environ.setdefault("CONVBOOK_CACHE", str(cache))
+    try:
+        yield
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+
+
+def execute(notebooks: list[Path], profile: str) -> dict[str, float]:
     """Run each notebook in place with papermill; return seconds per chapter."""
     import papermill
 
-    os.environ["CONVBOOK_STATIC"] = "1"
-    os.environ["CONVBOOK_PROGRESS"] = "0"
-    os.environ.setdefault("CONVBOOK_CACHE", str(cache))
-    os.environ.setdefault("MPLBACKEND", "module://matplotlib_inline.backend_inline")
     timings = {}
     for notebook in notebooks:
         start = time.perf_counter()
@@ -81,7 +92,8 @@ def main(argv: list[str] | None = None) -> int:
     build_dir = args.output / "_build"
     staging = build_dir / "staging"
     notebooks = stage(ROOT, staging)
-    timings = execute(notebooks, args.profile, cache=build_dir / "cache")
+    with book_environment(cache=build_dir / "cache"):
+        timings = execute(notebooks, args.profile)
     (build_dir / f"timings-{args.profile}.json").write_text(json.dumps(timings, indent=2))
     print("chapter times (s):", json.dumps(timings))
     if not args.no_build:

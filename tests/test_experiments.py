@@ -32,7 +32,7 @@ def test_compare_trains_measures_and_caches():
         for key, value in a.model.state_dict().items():
             assert torch.equal(value, b.model.state_dict()[key])
     html = second._repr_html_()
-    assert "profile 'smoke'" in html and "synthetic" in html and "narrow" in html
+    assert "profile &#x27;smoke&#x27;" in html and "synthetic" in html and "narrow" in html
     # another seed is another configuration: not taken from the cache
     third = experiments.compare(variants, _data(), profile, seed=2, device="cpu")
     assert not any(r.cached for r in third)

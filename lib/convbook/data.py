@@ -99,7 +99,7 @@ def _from_imagefolder(root: Path, split: str) -> tuple[torch.Tensor, torch.Tenso
         return images, labels
     def read(path: Path) -> torch.Tensor:
         with Image.open(path) as image:
-            return torch.from_numpy(np.asarray(image.convert("RGB"))).permute(2, 0, 1)
+            return torch.from_numpy(np.array(image.convert("RGB"))).permute(2, 0, 1)
 
     images = torch.stack([read(p) for p, _ in files])
     if images.shape[1:] != (3, 32, 32):

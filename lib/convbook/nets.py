@@ -18,8 +18,10 @@ class Classifier(nn.Sequential):
 class CifarNet(nn.Module):
     """A plain VGG-style network: a 3x3 stem, then stages of conv units, halving the size between.
 
-    Stage ``i`` has ``width * 2**i`` channels and ``blocks_per_stage`` units of ``kernel_size``;
-    a 2x2 max-pool sits between stages. ``groups`` applies to every unit after the stem (the stem
+    Stage ``i`` outputs ``width * 2**i`` channels from ``blocks_per_stage`` units of
+    ``kernel_size``; a 2x2 max-pool sits between stages. A stage widens at its last unit, so
+    two stacked units replace one with the same input and output widths (VGG's two 3x3 for
+    one 5x5, chapter 2). ``groups`` applies to every unit after the stem (the stem
     sees 3 input channels and stays dense), so group count is the only thing that changes between
     chapter 1's variants.
     """
@@ -42,8 +44,8 @@ class CifarNet(nn.Module):
         layers: list[nn.Module] = [ConvBNAct(3, width, 3)]
         channels = width
         for stage in range(stages):
-            out = width * 2**stage
-            for _ in range(blocks_per_stage):
+            for block in range(blocks_per_stage):
+                out = width * 2**stage if block == blocks_per_stage - 1 else channels
                 layers.append(ConvBNAct(channels, out, kernel_size, groups=groups, dilation=dilation))
                 channels = out
             if stage < stages - 1:
