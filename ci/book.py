@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-BOOK_FILES = ("_config.yml", "_toc.yml")
+BOOK_FILES = ("_config.yml", "_toc.yml", "ci/site_ext.py", "ci/site_static/convbook.css")
 BOOK_DIRS = ("chapters",)
 
 
@@ -33,6 +33,7 @@ def stage(root: Path, staging: Path) -> list[Path]:
         shutil.rmtree(staging)
     staging.mkdir(parents=True)
     for name in BOOK_FILES:
+        (staging / name).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(root / name, staging / name)
     for name in BOOK_DIRS:
         shutil.copytree(root / name, staging / name,

@@ -1,7 +1,20 @@
 """Shared fixtures: tests never touch the network or the user's cache."""
 
+import importlib.util
+from pathlib import Path
+
 import pytest
 import torch
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def load_ci_script(name: str):
+    """Import one of the pipeline scripts in ci/ as a module."""
+    spec = importlib.util.spec_from_file_location(f"ci_{name}", ROOT / "ci" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 @pytest.fixture(autouse=True)
@@ -9,3 +22,13 @@ def isolated_cache(tmp_path, monkeypatch):
     monkeypatch.setenv("CONVBOOK_CACHE", str(tmp_path / "cache"))
     monkeypatch.setenv("CONVBOOK_PROGRESS", "0")
     torch.manual_seed(0)
+
+
+@pytest.fixture(scope="session")
+def built_book(tmp_path_factory):
+    """The whole book executed by papermill in the smoke profile and built with -W, once."""
+    out = tmp_path_factory.mktemp("book")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("CONVBOOK_CACHE", str(out / "_build" / "cache"))
+        assert load_ci_script("book").main(["--profile", "smoke", "--output", str(out)]) == 0
+    return out / "_build"

@@ -1,7 +1,6 @@
 """The book as a whole: notebook hygiene, then every chapter executed by papermill in the
 ``smoke`` profile and the website built with warnings as errors (ci/book.py, as `make book`)."""
 
-import importlib.util
 import json
 import re
 from pathlib import Path
@@ -11,13 +10,6 @@ import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
 CHAPTERS = sorted((ROOT / "chapters").glob("*.ipynb"))
-
-
-def _load_ci_book():
-    spec = importlib.util.spec_from_file_location("ci_book", ROOT / "ci" / "book.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def _notebook(path):
@@ -54,13 +46,6 @@ def test_code_cells_stay_short(path):
     for cell in _notebook(path)["cells"]:
         if cell["cell_type"] == "code":
             assert len("".join(cell["source"]).splitlines()) <= 30
-
-
-@pytest.fixture(scope="module")
-def built_book(tmp_path_factory):
-    out = tmp_path_factory.mktemp("book")
-    assert _load_ci_book().main(["--profile", "smoke", "--output", str(out)]) == 0
-    return out / "_build"
 
 
 def test_chapters_execute_cleanly(built_book):

@@ -65,6 +65,25 @@ def glue(name: str, value, display: bool = False) -> None:
     myst_glue(name, value, display=display)
 
 
+class PlainText:
+    """A string that IPython shows without quotes: what ``{glue:text}`` pastes, also from
+    another page (myst-nb pastes only text, HTML and images across pages)."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+    def __repr__(self) -> str:
+        return self.text
+
+    def _repr_pretty_(self, printer, cycle: bool) -> None:
+        printer.text(self.text)
+
+
+def glue_text(name: str, text: str) -> None:
+    """Glue ``text`` as plain text under ``name`` (the intro's table pastes these)."""
+    glue(name, PlainText(text))
+
+
 def markdown(text: str):
     """Markdown that the book pastes with ``{glue:md}`` (and a live notebook renders)."""
     from IPython.display import Markdown

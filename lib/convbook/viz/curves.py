@@ -54,3 +54,13 @@ def plot_tradeoff(results, x: str = "params", ax=None) -> Figure:
     ax.set_xlabel(labels.get(x, x))
     ax.set_ylabel("test accuracy (%)")
     return ax.figure
+
+
+def plot_table_column(table, x: str, y: str, ylabel: str | None = None, log: bool = False,
+                      ax=None) -> Figure:
+    """Bars of one column of a ``convbook.tables.Table`` against another (e.g. parameters
+    against groups)."""
+    figure = plot_bars([str(v) for v in table.column(x)], {y: table.column(y)},
+                       ylabel=ylabel or y, log=log, ax=ax)
+    figure.axes[0].set_xlabel(x)
+    return figure

@@ -84,10 +84,22 @@ def plot_growth(depths: list[int], series: dict[str, list[float]], ylabel: str, 
     return ax.figure
 
 
-def plot_erf_row(maps: list[torch.Tensor], analytic_sizes: list[int], titles: list[str]) -> Figure:
-    """Several effective receptive fields side by side, each with its analytic square."""
+def plot_erf_row(maps: list[torch.Tensor], analytic_sizes: list[int], titles: list[str],
+                 crop: int | None = None) -> Figure:
+    """Several effective receptive fields side by side, each with its analytic square.
+
+    ``crop`` shows only the centred square of that side, so small fields stay visible.
+    """
+    if crop is not None:
+        maps = [_centre_crop(m, crop) for m in maps]
     figure, axes = plt.subplots(1, len(maps), figsize=(2.6 * len(maps), 2.9), squeeze=False)
     for ax, erf, size, title in zip(axes[0], maps, analytic_sizes, titles):
         plot_erf(erf, size, title, ax=ax)
     figure.tight_layout()
     return figure
+
+
+def _centre_crop(erf: torch.Tensor, side: int) -> torch.Tensor:
+    h, w = erf.shape
+    top, left = max((h - side) // 2, 0), max((w - side) // 2, 0)
+    return erf[top : top + side, left : left + side]

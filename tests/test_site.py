@@ -1,0 +1,31 @@
+"""The built website in a real browser (headless Chromium through Playwright), offline."""
+
+import os
+
+import pytest
+
+from conftest import ROOT, load_ci_script
+
+check_site = load_ci_script("check_site")
+
+
+@pytest.fixture(scope="module")
+def site_report(built_book):
+    if check_site.find_chromium() is None:
+        if os.environ.get("CI"):
+            pytest.fail("CI needs Chromium for the browser checks: apt-get install chromium")
+        pytest.skip("no Chromium here: apt-get install chromium (or set CHROMIUM) to run these")
+    return check_site.check_site(built_book / "html", ROOT / "_build" / "screenshots")
+
+
+def test_every_page_passes_the_browser_checks(site_report):
+    assert site_report.pages >= 3  # the intro and two chapters
+    assert not site_report.problems, "\n".join(site_report.problems)
+
+
+def test_every_kind_of_check_ran(site_report):
+    kinds = site_report.kinds
+    assert kinds["explorers"] >= 5  # chapter 1: groups, kernel; chapter 2: kernel, depth, dilation
+    assert kinds["colab"] == 2
+    assert kinds["math"] == kinds["images"] == kinds["console and network"] == site_report.pages
+    assert kinds["links"] > 10
