@@ -2,8 +2,8 @@
 
     python ci/check_site.py [_build/html] [--screenshots _build/screenshots]
 
-Serves the site on 127.0.0.1 and blocks every request that leaves it (the site must work
-offline). For each page: no JavaScript errors, no failed or external requests, every image
+Serves the site on 127.0.0.1, then opens it again from disk (file://), and blocks every
+request that leaves the site (it must work offline, opened straight from _build/html). For each page: no JavaScript errors, no failed or external requests, every image
 loaded, every formula typeset by MathJax, every internal link pointing at a file that exists.
 On chapter pages: each explorer responds when its sliders move (picture or numbers change),
 and the Colab link opens that chapter's notebook in the repository. Saves a screenshot of each
@@ -22,7 +22,7 @@ import shutil
 import sys
 import threading
 from pathlib import Path
-from urllib.parse import unquote, urljoin, urlparse
+from urllib.parse import unquote, urljoin
 
 ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
@@ -93,7 +93,8 @@ _MOVE_JS = """(input) => { input.value = String((Number(input.value) + 1) % (Num
                           input.dispatchEvent(new Event('input', {bubbles: true})); }"""
 
 
-def check_page(page, url: str, relative: str, site: Path, report: Report, shots: Path) -> None:
+def check_page(page, base: str, relative: str, site: Path, report: Report, shots: Path) -> None:
+    url = base + relative
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(f"JavaScript error: {exc}"))
     page.on("console", lambda msg: errors.append(f"console error: {msg.text}")
@@ -116,8 +117,9 @@ def check_page(page, url: str, relative: str, site: Path, report: Report, shots:
     for href in page.evaluate(_LINKS_JS):
         if href.startswith(("http:", "https:", "mailto:", "javascript:", "#")) or not href:
             continue
-        target = urlparse(urljoin(url, href)).path
-        exists = (site / unquote(target).lstrip("/")).exists()
+        target = urljoin(url, href).split("#")[0].split("?")[0]
+        inside = target.startswith(base)
+        exists = inside and (site / unquote(target[len(base):])).exists()
         report.check("links", exists, f"{relative}: broken link {href}")
     for index, root in enumerate(page.locator(".convbook-explorer").all()):
         for slider in root.locator("input[type=range]").all():
@@ -139,30 +141,33 @@ def check_page(page, url: str, relative: str, site: Path, report: Report, shots:
                     full_page=True)
 
 
-def check_site(site: Path, shots: Path) -> Report:
+def check_site(site: Path, shots: Path, via: str = "http") -> Report:
+    """Check every page, served on loopback (``via="http"``) or opened from disk (``"file"``)."""
     from playwright.sync_api import sync_playwright
 
     chromium = find_chromium()
     if chromium is None:
         raise SystemExit("No Chromium found: install Debian's 'chromium' (apt-get install "
                          "chromium) or set CHROMIUM to a Chromium binary.")
+    if via not in ("http", "file"):
+        raise ValueError(f"via must be 'http' or 'file', got {via!r}")
     pages = sorted(p for p in site.rglob("*.html")
                    if p.name not in SKIP_PAGES and "_static" not in p.parts)
     report = Report()
-    with serve(site) as base, sync_playwright() as playwright:
+    server = serve(site) if via == "http" else contextlib.nullcontext(site.resolve().as_uri() + "/")
+    with server as base, sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=chromium, args=CHROMIUM_FLAGS)
         context = browser.new_context(viewport={"width": 1280, "height": 900})
-        # Offline: anything not served by our loopback server is refused and reported.
+        # Offline: anything not from the site itself is refused and reported.
         context.route("**/*", lambda route: route.continue_()
-                      if route.request.url.startswith(base) or route.request.url.startswith("data:")
-                      else route.abort())
+                      if route.request.url.startswith((base, "data:")) else route.abort())
         for path in pages:
             relative = path.relative_to(site).as_posix()
             if path.stat().st_size < 600 and "http-equiv" in path.read_text(errors="ignore"):
                 continue  # a redirect stub (index.html)
             report.pages += 1
             page = context.new_page()
-            check_page(page, base + relative, relative, site, report, shots)
+            check_page(page, base, relative, site, report, shots / via)
             page.close()
         browser.close()
     return report
@@ -174,13 +179,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--screenshots", type=Path, default=None)
     args = parser.parse_args(argv)
     shots = args.screenshots or args.site.parent / "screenshots"
-    report = check_site(args.site, shots)
-    print(f"{report.checks} browser checks on {report.pages} pages "
-          f"({', '.join(f'{k}: {n}' for k, n in sorted(report.kinds.items()))}); "
-          f"screenshots in {shots}")
-    for problem in report.problems:
-        print("  FAIL", problem)
-    return 1 if report.problems else 0
+    failed = False
+    for via in ("http", "file"):
+        report = check_site(args.site, shots, via)
+        print(f"{via}: {report.checks} browser checks on {report.pages} pages "
+              f"({', '.join(f'{k}: {n}' for k, n in sorted(report.kinds.items()))}); "
+              f"screenshots in {shots / via}")
+        for problem in report.problems:
+            print("  FAIL", problem)
+        failed = failed or bool(report.problems)
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":

@@ -9,13 +9,15 @@ from conftest import ROOT, load_ci_script
 check_site = load_ci_script("check_site")
 
 
-@pytest.fixture(scope="module")
-def site_report(built_book):
+@pytest.fixture(scope="module", params=["http", "file"])
+def site_report(built_book, request):
+    """Served on loopback, and opened from disk as a reader without a server would."""
     if check_site.find_chromium() is None:
         if os.environ.get("CI"):
             pytest.fail("CI needs Chromium for the browser checks: apt-get install chromium")
         pytest.skip("no Chromium here: apt-get install chromium (or set CHROMIUM) to run these")
-    return check_site.check_site(built_book / "html", ROOT / "_build" / "screenshots")
+    return check_site.check_site(built_book / "html", ROOT / "_build" / "screenshots",
+                                 via=request.param)
 
 
 def test_every_page_passes_the_browser_checks(site_report):

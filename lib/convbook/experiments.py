@@ -70,7 +70,9 @@ class Results:
         return iter(self.runs)
 
     def caption(self) -> str:
-        return f"{self.profile.describe()}; {self.data}; device {self.device}; seed {self.seed}."
+        p = self.profile
+        return (f"{self.data}; {p.epochs} epochs at base width {p.width} (profile '{p.name}'); "
+                f"device {self.device}; seed {self.seed}.")
 
     def rows(self) -> list[dict]:
         rows = []

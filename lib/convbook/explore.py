@@ -164,7 +164,8 @@ _FRAMES_SCRIPT = """
 """
 
 
-def static_html(explorer: Callable[..., View], controls: dict[str, Sequence], **fixed) -> str:
+def static_html(explorer: Callable[..., View], controls: dict[str, Sequence],
+                caption: str = "", **fixed) -> str:
     """Every combination of ``controls`` rendered once, with sliders that switch among them."""
     names = list(controls)
     combos = list(itertools.product(*(controls[n] for n in names)))
@@ -195,6 +196,7 @@ def static_html(explorer: Callable[..., View], controls: dict[str, Sequence], **
         f'<div class="convbook-controls">{sliders}</div>'
         f'<img class="convbook-frame" alt="explorer figure">'
         f'<div class="convbook-frame-numbers"></div>'
+        + (f'<p class="convbook-caption">{html.escape(caption)}</p>' if caption else "") +
         f'<script type="application/json" class="convbook-frames">{payload}</script>'
         f"<script>{_FRAMES_SCRIPT % {'id': element_id}}</script></div>"
     )
@@ -229,11 +231,12 @@ def live_widget(explorer: Callable[..., View], controls: dict[str, Sequence], **
                                       layout=widgets.Layout(flex_flow="row wrap")), output])
 
 
-def show(explorer: Callable[..., View], controls: dict[str, Sequence], **fixed) -> None:
+def show(explorer: Callable[..., View], controls: dict[str, Sequence], caption: str = "",
+         **fixed) -> None:
     """Display an explorer: live sliders in a notebook, precomputed frames in the built book.
 
-    ``controls`` maps each parameter to the values a reader can choose; ``fixed`` passes the
-    rest (an image, say). One line per chapter: ``explore.show(explore.grouped_conv, {...})``.
+    ``controls`` maps each parameter to the values a reader can choose; ``caption`` says what
+    the picture shows; ``fixed`` passes the rest (an image, say). One line per chapter: ``explore.show(explore.grouped_conv, {...})``.
     """
     from IPython.display import HTML, display
 
@@ -241,6 +244,8 @@ def show(explorer: Callable[..., View], controls: dict[str, Sequence], **fixed) 
         if not options:
             raise ConfigError(f"control {name!r} needs at least one value")
     if static_mode():
-        display(HTML(static_html(explorer, controls, **fixed)))
+        display(HTML(static_html(explorer, controls, caption, **fixed)))
     else:
         display(live_widget(explorer, controls, **fixed))
+        if caption:
+            display(HTML(f"<p><em>{html.escape(caption)}</em></p>"))
