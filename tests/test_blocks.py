@@ -1,10 +1,17 @@
 import pytest
 import torch
-import torchvision
 from torch import nn
 
 from convbook import measure, nets, zoo
-from convbook.blocks import ConvBNAct, TwoTowerFeatures
+from convbook.blocks import (
+    BasicBlock,
+    Bottleneck,
+    BottleneckConv,
+    ConvBNAct,
+    DenseBlock,
+    NaiveInception,
+    TwoTowerFeatures,
+)
 
 
 def test_conv_unit_keeps_size_and_counts():
@@ -50,14 +57,6 @@ def test_two_tower_features_are_grouped_where_alexnet_was():
     assert nets.TwoTowerNet(8, towers=2)(torch.randn(1, 3, 32, 32)).shape == (1, 10)
 
 
-def test_alexnet_matches_torchvision_exactly():
-    ours, theirs = zoo.alexnet(), torchvision.models.alexnet(weights=None)
-    assert measure.count_params(ours) == measure.count_params(theirs) == 61_100_840
-    zoo.copy_weights(theirs, ours)
-    x = torch.randn(2, 3, 224, 224)
-    ours.eval(), theirs.eval()
-    torch.testing.assert_close(ours(x), theirs(x), rtol=0, atol=0)
-
 
 def test_alexnet_2012_two_towers_parameter_count():
     # 60,965,224: the two-tower network of Krizhevsky et al. (2012), conv2/4/5 in two groups.
@@ -70,3 +69,55 @@ def test_alexnet_2012_two_towers_parameter_count():
 def test_copy_weights_refuses_other_networks():
     with pytest.raises(ValueError, match="not the same network|does not fit"):
         zoo.copy_weights(nets.CifarNet(8), zoo.alexnet())
+
+
+def test_naive_inception_concatenates_every_branch():
+    module = NaiveInception(192, widths=(64, 128, 32), kernel_sizes=(1, 3, 5))
+    assert module.out_channels == 64 + 128 + 32 + 192
+    assert module(torch.randn(1, 192, 28, 28)).shape == (1, 416, 28, 28)
+    convs = sum(c.weight.numel() for c in module.modules() if isinstance(c, nn.Conv2d))
+    assert convs == 192 * (64 * 1 + 128 * 9 + 32 * 25)
+
+
+def test_naive_inception_refuses_even_kernels():
+    with pytest.raises(ValueError, match="odd sizes"):
+        NaiveInception(16, widths=(8,), kernel_sizes=(2,))
+
+
+def test_bottleneck_reproduces_the_articles_worked_example():
+    direct = nn.Conv2d(256, 256, 3, padding=1, bias=False)
+    bottleneck = BottleneckConv(256, 64, norm=False)
+    assert measure.count_params(direct) == 589_824
+    assert measure.count_params(bottleneck) == 69_632
+    assert bottleneck(torch.randn(1, 256, 8, 8)).shape == (1, 256, 8, 8)
+
+
+@pytest.mark.parametrize("block", [BasicBlock, Bottleneck])
+def test_residual_blocks_add_the_input_and_plain_blocks_do_not(block):
+    residual = block(64 * block.expansion, 64)
+    plain = block(64 * block.expansion, 64, skip=False)
+    plain.load_state_dict(residual.state_dict())
+    residual.eval(), plain.eval()
+    x = torch.randn(2, 64 * block.expansion, 8, 8)
+    with torch.no_grad():
+        # with the last unit zeroed, the residual block is relu(identity), the plain one is 0
+        last = residual.conv2 if block is BasicBlock else residual.conv3
+        last[1].weight.zero_()
+        plain.load_state_dict(residual.state_dict())
+        torch.testing.assert_close(residual(x), torch.relu(x))
+        assert plain(x).abs().max() == 0
+
+
+def test_residual_block_projects_when_shape_changes():
+    block = BasicBlock(16, 32, stride=2)
+    assert block.downsample is not None
+    assert block(torch.randn(1, 16, 8, 8)).shape == (1, 32, 4, 4)
+
+
+def test_dense_block_grows_by_the_growth_rate():
+    block = DenseBlock(num_layers=4, in_channels=16, growth_rate=8)
+    assert block.out_channels == 48
+    out = block(torch.randn(1, 16, 8, 8))
+    assert out.shape == (1, 48, 8, 8)
+    x = torch.randn(1, 16, 8, 8)
+    assert torch.equal(block(x)[:, :16], x)  # every layer's input travels on unchanged

@@ -12,7 +12,7 @@ import hashlib
 import json
 import math
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import torch
 from torch import nn
@@ -58,7 +58,6 @@ class Results:
     data: str
     device: str
     seed: int
-    extra_columns: dict[str, Callable[[Run], str]] = field(default_factory=dict)
 
     def __getitem__(self, name: str) -> Run:
         for run in self.runs:
@@ -75,12 +74,7 @@ class Results:
                 f"device {self.device}; seed {self.seed}.")
 
     def rows(self) -> list[dict]:
-        rows = []
-        for run in self.runs:
-            row = run.row()
-            row.update({name: fn(run) for name, fn in self.extra_columns.items()})
-            rows.append(row)
-        return rows
+        return [run.row() for run in self.runs]
 
     def table(self) -> Table:
         return Table(self.rows(), caption=self.caption())

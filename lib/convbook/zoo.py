@@ -10,7 +10,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from convbook.blocks import ConvBNAct
+from convbook.blocks import BasicBlock, Bottleneck, ConvBNAct, DenseBlock, Inception, Transition
 from convbook.errors import ConfigError
 
 
@@ -81,3 +81,117 @@ def copy_weights(source: nn.Module, target: nn.Module) -> None:
                               f"{tuple(current.shape)}")
         new_state[dst_name] = tensor.clone()
     target.load_state_dict(new_state)
+
+
+class ResNet(nn.Module):
+    """ResNet for ImageNet: a 7x7 stem, four stages of residual blocks, average pool, linear.
+
+    ``block`` is ``BasicBlock`` or ``Bottleneck``; ``layers`` the blocks per stage.
+    """
+
+    def __init__(self, block: type, layers: tuple[int, int, int, int], num_classes: int = 1000,
+                 groups: int = 1, width_per_group: int = 64) -> None:
+        super().__init__()
+        self.stem = nn.Sequential(ConvBNAct(3, 64, 7, stride=2), nn.MaxPool2d(3, 2, 1))
+        extra = {} if block is BasicBlock else {"groups": groups, "base_width": width_per_group}
+        channels, stages = 64, []
+        for i, (n, width) in enumerate(zip(layers, (64, 128, 256, 512))):
+            blocks = []
+            for j in range(n):
+                stride = 2 if i > 0 and j == 0 else 1
+                blocks.append(block(channels, width, stride, **extra))
+                channels = width * block.expansion
+            stages.append(nn.Sequential(*blocks))
+        self.stages = nn.Sequential(*stages)
+        self.head = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(),
+                                  nn.Linear(channels, num_classes))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.stages(self.stem(x)))
+
+
+def resnet18(num_classes: int = 1000) -> ResNet:
+    """torchvision's ``resnet18``: BasicBlocks, (2, 2, 2, 2)."""
+    return ResNet(BasicBlock, (2, 2, 2, 2), num_classes)
+
+
+def resnet50(num_classes: int = 1000) -> ResNet:
+    """torchvision's ``resnet50``: Bottlenecks, (3, 4, 6, 3)."""
+    return ResNet(Bottleneck, (3, 4, 6, 3), num_classes)
+
+
+def resnext50_32x4d(num_classes: int = 1000) -> ResNet:
+    """torchvision's ``resnext50_32x4d``: Bottlenecks with 32 groups of width 4 (chapter 1's
+    groups inside ResNet-50)."""
+    return ResNet(Bottleneck, (3, 4, 6, 3), num_classes, groups=32, width_per_group=4)
+
+
+class GoogLeNet(nn.Module):
+    """GoogLeNet (Inception v1) without auxiliary classifiers, as torchvision builds it
+    (batch norm after every convolution, eps 0.001)."""
+
+    def __init__(self, num_classes: int = 1000, dropout: float = 0.2) -> None:
+        super().__init__()
+
+        def unit(c_in: int, c_out: int, k: int, stride: int = 1) -> ConvBNAct:
+            return ConvBNAct(c_in, c_out, k, stride=stride, bn_eps=1e-3)
+
+        def pool() -> nn.MaxPool2d:
+            return nn.MaxPool2d(3, stride=2, ceil_mode=True)
+
+        self.features = nn.Sequential(
+            unit(3, 64, 7, stride=2), pool(),
+            unit(64, 64, 1), unit(64, 192, 3), pool(),
+            Inception(192, 64, 96, 128, 16, 32, 32),  # 3a
+            Inception(256, 128, 128, 192, 32, 96, 64),  # 3b
+            pool(),
+            Inception(480, 192, 96, 208, 16, 48, 64),  # 4a
+            Inception(512, 160, 112, 224, 24, 64, 64),  # 4b
+            Inception(512, 128, 128, 256, 24, 64, 64),  # 4c
+            Inception(512, 112, 144, 288, 32, 64, 64),  # 4d
+            Inception(528, 256, 160, 320, 32, 128, 128),  # 4e
+            nn.MaxPool2d(2, stride=2, ceil_mode=True),
+            Inception(832, 256, 160, 320, 32, 128, 128),  # 5a
+            Inception(832, 384, 192, 384, 48, 128, 128),  # 5b
+        )
+        self.head = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Dropout(dropout),
+                                  nn.Linear(1024, num_classes))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.features(x))
+
+
+def googlenet(num_classes: int = 1000) -> GoogLeNet:
+    """torchvision's ``googlenet(aux_logits=False)``."""
+    return GoogLeNet(num_classes)
+
+
+class DenseNet(nn.Module):
+    """DenseNet-BC for ImageNet: stem, dense blocks joined by transitions that halve the
+    channels, final batch norm, ReLU, average pool, linear."""
+
+    def __init__(self, growth_rate: int = 32, block_config: tuple[int, ...] = (6, 12, 24, 16),
+                 num_init_features: int = 64, bn_size: int = 4, num_classes: int = 1000) -> None:
+        super().__init__()
+        layers: list[nn.Module] = [ConvBNAct(3, num_init_features, 7, stride=2),
+                                   nn.MaxPool2d(3, 2, 1)]
+        channels = num_init_features
+        for i, n in enumerate(block_config):
+            block = DenseBlock(n, channels, growth_rate, bn_size)
+            layers.append(block)
+            channels = block.out_channels
+            if i < len(block_config) - 1:
+                layers.append(Transition(channels, channels // 2))
+                channels //= 2
+        layers += [nn.BatchNorm2d(channels), nn.ReLU(inplace=True)]
+        self.features = nn.Sequential(*layers)
+        self.head = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(),
+                                  nn.Linear(channels, num_classes))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.features(x))
+
+
+def densenet121(num_classes: int = 1000) -> DenseNet:
+    """torchvision's ``densenet121``: growth 32, blocks (6, 12, 24, 16)."""
+    return DenseNet(32, (6, 12, 24, 16), 64, num_classes=num_classes)

@@ -22,6 +22,7 @@ class ConvBNAct(nn.Sequential):
         norm: batch norm after the convolution (then the convolution has no bias); False gives
             AlexNet-era conv + bias + activation.
         padding: override the automatic ``dilation * (kernel_size - 1) // 2``.
+        bn_eps: batch norm's epsilon (GoogLeNet uses 0.001).
     """
 
     def __init__(
@@ -35,6 +36,7 @@ class ConvBNAct(nn.Sequential):
         activation: Callable[[], nn.Module] | None = nn.ReLU,
         norm: bool = True,
         padding: int | None = None,
+        bn_eps: float = 1e-5,
     ) -> None:
         check_positive("in_channels", in_channels)
         check_positive("out_channels", out_channels)
@@ -57,9 +59,26 @@ class ConvBNAct(nn.Sequential):
             )
         ]
         if norm:
-            layers.append(nn.BatchNorm2d(out_channels))
+            layers.append(nn.BatchNorm2d(out_channels, eps=bn_eps))
         if activation is not None:
             layers.append(activation())
         super().__init__(*layers)
         self.in_channels = in_channels
         self.out_channels = out_channels
+
+
+class BNActConv(nn.Sequential):
+    """The pre-activation order: BatchNorm2d -> ReLU -> Conv2d (no bias), as DenseNet and
+    pre-activation ResNets use it."""
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int = 3,
+                 stride: int = 1) -> None:
+        check_positive("in_channels", in_channels)
+        check_positive("out_channels", out_channels)
+        check_positive("kernel_size", kernel_size)
+        super().__init__(
+            nn.BatchNorm2d(in_channels),
+            nn.ReLU(inplace=True),
+            nn.Conv2d(in_channels, out_channels, kernel_size, stride=stride,
+                      padding=(kernel_size - 1) // 2, bias=False),
+        )

@@ -1,0 +1,69 @@
+"""Residual blocks (He et al., 2016, "Deep Residual Learning for Image Recognition",
+https://arxiv.org/abs/1512.03385): the block learns F(x) and outputs relu(F(x) + x).
+
+``skip=False`` removes the shortcut and leaves the same layers as a plain block, which is how
+chapter 5 compares plain and residual networks of equal depth. When a block changes the shape,
+the shortcut is a 1x1 convolution with batch norm (the paper's option B, as torchvision does).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from convbook.blocks.conv import ConvBNAct
+
+
+def _shortcut(in_channels: int, out_channels: int, stride: int) -> nn.Module | None:
+    if stride == 1 and in_channels == out_channels:
+        return None
+    return ConvBNAct(in_channels, out_channels, 1, stride=stride, activation=None, padding=0)
+
+
+class BasicBlock(nn.Module):
+    """Two 3x3 conv units; ResNet-18/34 and the CIFAR ResNets are made of these."""
+
+    expansion = 1
+
+    def __init__(self, in_channels: int, channels: int, stride: int = 1, skip: bool = True,
+                 norm: bool = True) -> None:
+        super().__init__()
+        self.conv1 = ConvBNAct(in_channels, channels, 3, stride=stride, norm=norm)
+        self.conv2 = ConvBNAct(channels, channels, 3, activation=None, norm=norm)
+        self.downsample = _shortcut(in_channels, channels, stride) if skip else None
+        self.skip = skip
+        self.relu = nn.ReLU(inplace=True)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.conv2(self.conv1(x))
+        if self.skip:
+            out = out + (x if self.downsample is None else self.downsample(x))
+        return self.relu(out)
+
+
+class Bottleneck(nn.Module):
+    """1x1 reduce, 3x3 (carrying the stride), 1x1 expand to ``channels * 4``: ResNet-50's block.
+
+    ``groups`` and ``base_width`` give ResNeXt's grouped variant (width of the 3x3 is
+    ``channels * base_width / 64 * groups``), as torchvision defines it.
+    """
+
+    expansion = 4
+
+    def __init__(self, in_channels: int, channels: int, stride: int = 1, skip: bool = True,
+                 groups: int = 1, base_width: int = 64) -> None:
+        super().__init__()
+        width = int(channels * (base_width / 64.0)) * groups
+        out_channels = channels * self.expansion
+        self.conv1 = ConvBNAct(in_channels, width, 1)
+        self.conv2 = ConvBNAct(width, width, 3, stride=stride, groups=groups)
+        self.conv3 = ConvBNAct(width, out_channels, 1, activation=None)
+        self.downsample = _shortcut(in_channels, out_channels, stride) if skip else None
+        self.skip = skip
+        self.relu = nn.ReLU(inplace=True)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.conv3(self.conv2(self.conv1(x)))
+        if self.skip:
+            out = out + (x if self.downsample is None else self.downsample(x))
+        return self.relu(out)
