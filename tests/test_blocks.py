@@ -121,3 +121,18 @@ def test_dense_block_grows_by_the_growth_rate():
     assert out.shape == (1, 48, 8, 8)
     x = torch.randn(1, 16, 8, 8)
     assert torch.equal(block(x)[:, :16], x)  # every layer's input travels on unchanged
+
+
+def test_mixed_unit_costs_exactly_one_3x3_unit():
+    plain, mixed = nets.CifarNet(16), nets.CifarNet(16, unit=nets.mixed_unit((1, 3, 5), (2, 5, 1)))
+    assert measure.count_params(mixed) == measure.count_params(plain)
+    assert measure.count_macs(mixed) == measure.count_macs(plain)
+    assert mixed(torch.randn(1, 3, 32, 32)).shape == (1, 10)
+    with pytest.raises(ValueError, match="multiple of 8"):
+        nets.MixedUnit(16, 20, (1, 3, 5), (2, 5, 1))
+
+
+def test_bottleneck_unit_narrows_the_middle():
+    net = nets.CifarNet(16, unit=nets.bottleneck_unit(4))
+    middles = [m for m in net.modules() if isinstance(m, nn.Conv2d) and m.kernel_size == (3, 3)]
+    assert [m.in_channels for m in middles[1:]] == [4, 8, 16]  # stage widths 16, 32, 64 over 4

@@ -33,10 +33,11 @@ def test_static_frames_cover_every_combination():
     payload = re.search(r'<script type="application/json" class="convbook-frames">(.*?)</script>',
                         page, re.S).group(1)
     frames = json.loads(payload.replace("<\\/", "</"))["frames"]
-    assert set(frames) == {f"{g}|{k}" for g in (1, 2, 3) for k in (1, 3)}
-    assert frames["3|1"]["img"] is None and "values that work" in frames["3|1"]["numbers"]
-    assert frames["2|3"]["img"] and "1,152" in frames["2|3"]["numbers"]  # 3*3*8*16
-    assert frames["1|1"]["numbers"] != frames["2|1"]["numbers"]
+    # keys are the positions of the chosen values in each control's list
+    assert set(frames) == {f"{g}|{k}" for g in range(3) for k in range(2)}
+    assert frames["2|0"]["img"] is None and "values that work" in frames["2|0"]["numbers"]  # g=3
+    assert frames["1|1"]["img"] and "1,152" in frames["1|1"]["numbers"]  # g=2, k=3: 3*3*8*16
+    assert frames["0|0"]["numbers"] != frames["1|0"]["numbers"]
     assert page.count('type="range"') == 2
 
 
@@ -45,9 +46,28 @@ def test_static_frames_have_a_ceiling():
         explore.static_html(explore.grouped_conv, {"groups": [1] * 9, "kernel_size": [1] * 9})
 
 
+def test_static_frames_take_booleans():
+    page = explore.static_html(explore.inception_cost, {"reduce": [False, True]})
+    payload = re.search(r'class="convbook-frames">(.*?)</script>', page, re.S).group(1)
+    data = json.loads(payload.replace("<\\/", "</"))
+    assert data["options"]["reduce"] == [False, True] and set(data["frames"]) == {"0", "1"}
+
+
 def test_live_widget_survives_invalid_choices():
     box = explore.live_widget(explore.grouped_conv, {"groups": [1, 3, 4]})
     slider = box.children[0].children[0]
     slider.value = 3  # invalid for 16 channels: shows a message, raises nothing
     slider.value = 4
     assert slider.value == 4
+
+
+def test_chapter_3_to_5_explorers():
+    naive = explore.inception_cost()
+    reduced = explore.inception_cost(reduce=True)
+    assert naive.numbers["output channels"] == "416" and reduced.numbers["output channels"] == "256"
+    bottleneck = explore.bottleneck_cost(reduction=4)
+    assert bottleneck.numbers["bottleneck weights"] == "69,632"
+    assert bottleneck.numbers["ratio"] == "8.47× fewer"
+    assert "reduction" in explore.safe_view(explore.bottleneck_cost, reduction=512).error
+    depth = explore.gradient_depth(depth=14, norm=False)
+    assert set(depth.numbers) == {"first / last layer, plain", "first / last layer, residual"}

@@ -68,3 +68,16 @@ def test_compare_models_shares():
     assert row["parameters"] == 36
     assert row["MACs"] == 3 * 4 * 64 + 16
     assert row["share in features"] == f"{100 * 16 / 36:.1f}%"
+
+
+def test_stacked_naive_inception_widens_by_the_conv_outputs():
+    table = measure.stacked_inception_cost(192, (64, 128, 32), modules=3, size=8)
+    assert table.column("input channels") == [192, 416, 640]
+    params = table.column("parameters")
+    assert params[0] < params[1] < params[2]
+
+
+def test_compare_models_takes_per_model_input_sizes():
+    table = measure.compare_models({"a": nn.Conv2d(3, 4, 1), "b": nn.Conv2d(8, 4, 1)},
+                                   (3, 2, 2), input_sizes={"b": (8, 2, 2)})
+    assert table.column("MACs") == [3 * 4 * 4, 8 * 4 * 4]

@@ -31,3 +31,8 @@ def test_zoo_matches_torchvision(name):
     x = torch.randn(2, 3, 112, 112)
     with torch.no_grad():
         torch.testing.assert_close(ours(x), theirs(x), rtol=1e-5, atol=1e-5)
+
+
+def test_published_accuracy_comes_from_torchvision_metadata():
+    assert zoo.imagenet_top1("resnet50") == pytest.approx(76.13)
+    assert zoo.imagenet_top1("densenet121") == pytest.approx(74.434)

@@ -14,6 +14,7 @@ import inspect
 import io
 import itertools
 import json
+import math
 import os
 import uuid
 from collections.abc import Callable, Sequence
@@ -25,6 +26,7 @@ from matplotlib.figure import Figure
 from torch import nn
 
 from convbook import measure
+from convbook.blocks import BottleneckConv, Inception, NaiveInception
 from convbook.blocks.validate import check_groups, check_positive
 from convbook.errors import ConfigError
 from convbook.receptive import Layer, receptive_fields, sampled_offsets
@@ -114,6 +116,99 @@ def receptive_stack(kernel_size: int = 3, depth: int = 2, dilation: int = 1, str
     return View(figure, numbers)
 
 
+def inception_cost(width_3x3: int = 128, width_5x5: int = 32, reduce: bool = False,
+                   in_channels: int = 192, width_1x1: int = 64, pool_proj: int = 32,
+                   size: int = 28) -> View:
+    """Chapter 3: an Inception module's branches -> parameters, MACs and output channels,
+    beside one 3x3 convolution of the same output width. ``reduce`` adds GoogLeNet's 1x1
+    reductions (to 96 and 16 channels, and ``pool_proj`` after the pool)."""
+    for name, value in (("width_3x3", width_3x3), ("width_5x5", width_5x5),
+                        ("in_channels", in_channels), ("width_1x1", width_1x1)):
+        check_positive(name, value)
+    if reduce:
+        module = Inception(in_channels, width_1x1, 96, width_3x3, 16, width_5x5, pool_proj,
+                           kernel_size_5x5=5)
+        labels = ["1x1", "1x1 -> 3x3", "1x1 -> 5x5", "pool -> 1x1"]
+    else:
+        module = NaiveInception(in_channels, (width_1x1, width_3x3, width_5x5), (1, 3, 5))
+        labels = ["1x1", "3x3", "5x5", "pool"]
+    branches = list(module.children())
+    params = [measure.count_params(b) for b in branches]
+    single = nn.Conv2d(in_channels, module.out_channels, 3, padding=1, bias=False)
+    figure, ax = plt.subplots(figsize=(5.2, 3.2))
+    ax.bar(labels, params, color="#3b6ea5")
+    ax.axhline(measure.count_params(single), color="#e07b39", linestyle="--",
+               label=f"one 3x3 conv, {in_channels} -> {module.out_channels}")
+    ax.set_ylabel("parameters")
+    ax.set_title("reduced Inception module" if reduce else "naive Inception module")
+    ax.legend(fontsize=9)
+    figure.tight_layout()
+    numbers = {
+        "output channels": f"{module.out_channels}",
+        "parameters": f"{sum(params):,}",
+        f"MACs on a {size}×{size} map": f"{measure.count_macs(module, (in_channels, size, size)):,}",
+        "one 3×3 conv of the same width": f"{measure.count_params(single):,} parameters",
+    }
+    return View(figure, numbers)
+
+
+def bottleneck_cost(reduction: int = 4, kernel_size: int = 3, channels: int = 256,
+                    size: int = 56) -> View:
+    """Chapter 4: a 1x1 -> k x k -> 1x1 bottleneck at ``channels / reduction`` inside against
+    one k x k convolution -> weights per layer, totals and MACs."""
+    check_positive("reduction", reduction)
+    mid = channels // reduction
+    if mid < 1:
+        raise ConfigError(f"reduction={reduction} leaves no channels of {channels}; "
+                          f"use at most {channels}")
+    direct = nn.Conv2d(channels, channels, kernel_size, padding=kernel_size // 2, bias=False)
+    stack = BottleneckConv(channels, mid, channels, kernel_size, norm=False)
+    per_layer = [measure.count_params(layer) for layer in stack]
+    figure, ax = plt.subplots(figsize=(5.2, 3.2))
+    ax.bar([f"1x1 {channels}->{mid}", f"{kernel_size}x{kernel_size} {mid}->{mid}",
+            f"1x1 {mid}->{channels}"], per_layer, color="#3b6ea5", label="bottleneck layers")
+    ax.axhline(measure.count_params(direct), color="#e07b39", linestyle="--",
+               label=f"one {kernel_size}x{kernel_size}, {channels}->{channels}")
+    ax.set_yscale("log")
+    ax.set_ylabel("weights (log scale)")
+    ax.legend(fontsize=9)
+    ax.tick_params(axis="x", labelsize=8)
+    figure.tight_layout()
+    total, full = sum(per_layer), measure.count_params(direct)
+    numbers = {
+        "bottleneck weights": f"{total:,}",
+        f"one {kernel_size}×{kernel_size} layer": f"{full:,}",
+        "ratio": f"{full / total:.2f}× fewer" if total < full else f"{total / full:.2f}× more",
+        f"MACs on a {size}×{size} map": f"{measure.count_macs(stack, (channels, size, size)):,} "
+                                      f"against {measure.count_macs(direct, (channels, size, size)):,}",
+    }
+    return View(figure, numbers)
+
+
+def gradient_depth(depth: int = 20, norm: bool = True, width: int = 8, seed: int = 0) -> View:
+    """Chapter 5: plain against residual CIFAR networks of ``depth`` at initialisation ->
+    the RMS gradient reaching each conv layer on one batch of random images."""
+    from convbook.gradients import first_to_last_ratio, layer_gradient_norms
+    from convbook.nets import CifarResNet
+    from convbook.viz.curves import plot_layer_norms
+
+    generator = torch.Generator().manual_seed(seed)
+    images = torch.randint(0, 256, (64, 3, 32, 32), dtype=torch.uint8, generator=generator)
+    labels = torch.randint(0, 10, (64,), generator=generator)
+    series = {}
+    for name, skip in (("plain", False), ("residual", True)):
+        torch.manual_seed(seed)
+        model = CifarResNet(depth, width, skip=skip, norm=norm)
+        series[name] = layer_gradient_norms(model, (images, labels), batches=1)
+    figure, ax = plt.subplots(figsize=(5.2, 3.3))
+    plot_layer_norms(series, ax=ax)
+    ax.set_title(f"depth {depth}, {'with' if norm else 'without'} batch norm, at initialisation")
+    figure.tight_layout()
+    numbers = {f"first / last layer, {name}": f"{first_to_last_ratio(values):.2g}"
+               for name, values in series.items()}
+    return View(figure, numbers)
+
+
 # ---------------------------------------------------------------- showing them
 
 
@@ -149,8 +244,8 @@ _FRAMES_SCRIPT = """
     var key = [];
     inputs.forEach(function (input) {
       var value = data.options[input.dataset.param][Number(input.value)];
-      input.parentNode.querySelector("output").textContent = value;
-      key.push(String(value));
+      input.parentNode.querySelector("output").textContent = String(value);
+      key.push(input.value);
     });
     var frame = data.frames[key.join("|")];
     img.style.display = frame.img ? "" : "none";
@@ -168,16 +263,17 @@ def static_html(explorer: Callable[..., View], controls: dict[str, Sequence],
                 caption: str = "", **fixed) -> str:
     """Every combination of ``controls`` rendered once, with sliders that switch among them."""
     names = list(controls)
-    combos = list(itertools.product(*(controls[n] for n in names)))
-    if len(combos) > MAX_STATIC_FRAMES:
+    count = math.prod(len(controls[n]) for n in names)
+    if count > MAX_STATIC_FRAMES:
         raise ConfigError(
-            f"{len(combos)} combinations is too many frames for a static page; keep it to "
+            f"{count} combinations is too many frames for a static page; keep it to "
             f"{MAX_STATIC_FRAMES} or fewer by offering fewer values per control"
         )
-    frames = {}
-    for combo in combos:
+    frames = {}  # keyed by the options' positions, which the page's sliders hold
+    for positions in itertools.product(*(range(len(controls[n])) for n in names)):
+        combo = [controls[n][i] for n, i in zip(names, positions)]
         view = safe_view(explorer, **dict(zip(names, combo)), **fixed)
-        frames["|".join(map(str, combo))] = {
+        frames["|".join(map(str, positions))] = {
             "img": _png(view.figure) if view.figure is not None else None,
             "numbers": view.numbers_html(),
         }

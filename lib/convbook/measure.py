@@ -131,14 +131,37 @@ def group_sweep(in_channels: int, out_channels: int, kernel_size: int, size: int
 
 
 def compare_models(models: dict[str, nn.Module], input_size: tuple[int, ...] = (3, 224, 224),
-                   parts: tuple[str, ...] = ()) -> Table:
+                   parts: tuple[str, ...] = (),
+                   input_sizes: dict[str, tuple[int, ...]] | None = None) -> Table:
     """Parameters and MACs of several models; ``parts`` names submodules (e.g. "features")
-    whose share of the parameters gets a column each."""
+    whose share of the parameters gets a column each; ``input_sizes`` overrides
+    ``input_size`` for the models it names."""
+    input_sizes = input_sizes or {}
     rows = []
     for name, model in models.items():
         total = count_params(model)
-        row = {"model": name, "parameters": total, "MACs": count_macs(model, input_size)}
+        size = input_sizes.get(name, input_size)
+        row = {"model": name, "parameters": total, "MACs": count_macs(model, size)}
         for part in parts:
             row[f"share in {part}"] = f"{100 * count_params(getattr(model, part)) / total:.1f}%"
         rows.append(row)
-    return Table(rows, caption=f"Input {'x'.join(map(str, input_size))}; MACs of one image.")
+    sizes = {"x".join(map(str, s)) for s in [input_size, *input_sizes.values()]}
+    return Table(rows, caption=f"Input {' or '.join(sorted(sizes))}; MACs of one input.")
+
+
+def stacked_inception_cost(in_channels: int, widths: tuple[int, ...], modules: int,
+                           size: int = 28, kernel_sizes: tuple[int, ...] = (1, 3, 5)) -> Table:
+    """Naive Inception modules with fixed branch widths stacked one after another: the pool
+    branch passes its input on, so each module's input is wider than the last one's."""
+    from convbook.blocks.inception import NaiveInception
+
+    rows, channels = [], in_channels
+    for i in range(modules):
+        module = NaiveInception(channels, widths, kernel_sizes)
+        rows.append({"module": i + 1, "input channels": channels,
+                     "output channels": module.out_channels,
+                     "parameters": count_params(module),
+                     "MACs": count_macs(module, (channels, size, size))})
+        channels = module.out_channels
+    return Table(rows, caption=f"Naive modules with branch widths {tuple(widths)} for kernel "
+                               f"sizes {tuple(kernel_sizes)}, one after another, on {size}x{size}.")

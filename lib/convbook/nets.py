@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+
 from torch import Tensor, nn
 
-from convbook.blocks import ConvBNAct, TwoTowerFeatures
+from convbook.blocks import BasicBlock, BottleneckConv, ConvBNAct, NaiveInception, TwoTowerFeatures
 from convbook.blocks.validate import check_groups, check_positive
+from convbook.errors import ConfigError
+
+Unit = Callable[[int, int], nn.Module]
 
 
 class Classifier(nn.Sequential):
@@ -23,7 +28,8 @@ class CifarNet(nn.Module):
     two stacked units replace one with the same input and output widths (VGG's two 3x3 for
     one 5x5, chapter 2). ``groups`` applies to every unit after the stem (the stem
     sees 3 input channels and stays dense), so group count is the only thing that changes between
-    chapter 1's variants.
+    chapter 1's variants. ``unit`` replaces the conv unit by another block built from
+    (in_channels, out_channels), e.g. ``mixed_unit`` or ``bottleneck_unit``.
     """
 
     def __init__(
@@ -35,6 +41,7 @@ class CifarNet(nn.Module):
         groups: int = 1,
         dilation: int = 1,
         num_classes: int = 10,
+        unit: Unit | None = None,
     ) -> None:
         super().__init__()
         check_positive("width", width)
@@ -46,7 +53,11 @@ class CifarNet(nn.Module):
         for stage in range(stages):
             for block in range(blocks_per_stage):
                 out = width * 2**stage if block == blocks_per_stage - 1 else channels
-                layers.append(ConvBNAct(channels, out, kernel_size, groups=groups, dilation=dilation))
+                if unit is None:
+                    layers.append(ConvBNAct(channels, out, kernel_size, groups=groups,
+                                            dilation=dilation))
+                else:
+                    layers.append(unit(channels, out))
                 channels = out
             if stage < stages - 1:
                 layers.append(nn.MaxPool2d(2))
@@ -64,6 +75,74 @@ class TwoTowerNet(nn.Module):
         super().__init__()
         self.features = TwoTowerFeatures(width, towers)
         self.head = Classifier(self.features.out_channels, num_classes)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.head(self.features(x))
+
+
+class MixedUnit(NaiveInception):
+    """Parallel branches of several kernel sizes sharing ``out_channels`` in the given
+    proportions (an Inception module without its pool branch)."""
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_sizes: Sequence[int],
+                 shares: Sequence[int]) -> None:
+        total = sum(shares)
+        if out_channels % total:
+            raise ConfigError(f"out_channels={out_channels} cannot be split in the proportions "
+                              f"{tuple(shares)}; use a multiple of {total}")
+        widths = [out_channels * share // total for share in shares]
+        super().__init__(in_channels, widths, kernel_sizes, pool=False)
+
+
+def mixed_unit(kernel_sizes: Sequence[int] = (1, 3, 5), shares: Sequence[int] = (2, 5, 1)) -> Unit:
+    """A unit factory for ``CifarNet``: ``MixedUnit`` with these kernel sizes and shares.
+
+    The default split (1x1 : 3x3 : 5x5 = 2 : 5 : 1) holds exactly as many weights as one 3x3
+    convolution of the same widths: 2*1 + 5*9 + 1*25 = 72 = 8*9.
+    """
+    def build(in_channels: int, out_channels: int) -> nn.Module:
+        return MixedUnit(in_channels, out_channels, kernel_sizes, shares)
+
+    return build
+
+
+def bottleneck_unit(reduction: int, kernel_size: int = 3) -> Unit:
+    """A unit factory for ``CifarNet``: 1x1 down to ``out_channels // reduction``, k x k,
+    1x1 up to ``out_channels`` (chapter 4)."""
+    check_positive("reduction", reduction)
+
+    def build(in_channels: int, out_channels: int) -> nn.Module:
+        mid = max(out_channels // reduction, 1)
+        return nn.Sequential(BottleneckConv(in_channels, mid, out_channels, kernel_size),
+                             nn.ReLU())
+
+    return build
+
+
+class CifarResNet(nn.Module):
+    """He et al.'s CIFAR networks: depth = 6n + 2 (a 3x3 stem, three stages of n two-layer
+    blocks at widths w, 2w, 4w, a linear head). ``skip=False`` gives the plain network of the
+    same depth; ``norm=False`` removes batch norm (chapter 5's gradient study)."""
+
+    def __init__(self, depth: int = 20, width: int = 16, skip: bool = True, norm: bool = True,
+                 num_classes: int = 10) -> None:
+        super().__init__()
+        if depth < 8 or (depth - 2) % 6:
+            raise ConfigError(f"depth must be 6n + 2 with n >= 1 (8, 14, 20, 32, 44, 56...), "
+                              f"got {depth}")
+        check_positive("width", width)
+        n = (depth - 2) // 6
+        layers: list[nn.Module] = [ConvBNAct(3, width, 3, norm=norm)]
+        channels = width
+        for stage in range(3):
+            out = width * 2**stage
+            for block in range(n):
+                stride = 2 if stage > 0 and block == 0 else 1
+                layers.append(BasicBlock(channels, out, stride, skip=skip, norm=norm))
+                channels = out
+        self.features = nn.Sequential(*layers)
+        self.head = Classifier(channels, num_classes)
+        self.depth = depth
 
     def forward(self, x: Tensor) -> Tensor:
         return self.head(self.features(x))

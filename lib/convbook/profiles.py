@@ -25,6 +25,8 @@ class Profile:
     width: int
     batch_size: int = 256
     erf_samples: int = 8
+    depths: tuple[int, ...] = (8, 14, 20)  # chapter 5: plain against residual at these depths
+    deep_epochs: int = 3  # chapter 5's deeper networks train this many epochs
     note: str = ""
 
     def describe(self) -> str:
@@ -35,11 +37,12 @@ class Profile:
 
 
 PROFILES = {
-    "smoke": Profile("smoke", 512, 256, 1, 8, batch_size=128, erf_samples=2,
-                     note="proves every cell runs; numbers mean nothing"),
-    "book": Profile("book", 10_000, 2_000, 5, 16,
+    "smoke": Profile("smoke", 512, 256, 1, 8, batch_size=128, erf_samples=2, depths=(8, 14),
+                     deep_epochs=1, note="proves every cell runs; numbers mean nothing"),
+    "book": Profile("book", 10_000, 2_000, 5, 16, depths=(8, 14, 20), deep_epochs=3,
                     note="the website's build on 2 CPU cores: short runs, small nets"),
     "full": Profile("full", None, None, 15, 64, batch_size=512, erf_samples=32,
+                    depths=(8, 20, 32, 56), deep_epochs=15,
                     note="a GPU run on the whole of CIFAR-10"),
 }
 

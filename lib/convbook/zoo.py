@@ -195,3 +195,13 @@ class DenseNet(nn.Module):
 def densenet121(num_classes: int = 1000) -> DenseNet:
     """torchvision's ``densenet121``: growth 32, blocks (6, 12, 24, 16)."""
     return DenseNet(32, (6, 12, 24, 16), 64, num_classes=num_classes)
+
+
+def imagenet_top1(name: str, weights: str = "IMAGENET1K_V1") -> float:
+    """ImageNet-1K top-1 accuracy (%) that torchvision publishes for the weights ``weights`` of
+    ``name`` (read from the weights' metadata; nothing is downloaded). The V1 weights of every
+    model come from comparable, original training recipes; later versions used newer ones."""
+    import torchvision
+
+    weights = getattr(torchvision.models.get_model_weights(name), weights)
+    return float(weights.meta["_metrics"]["ImageNet-1K"]["acc@1"])

@@ -47,9 +47,10 @@ class NaiveInception(Branches):
             if k % 2 == 0:
                 raise ConfigError(f"kernel size {k} is even; use odd sizes (1, 3, 5, 7) so every "
                                   f"branch keeps the input's height and width")
-            self.add_module(f"branch{i}_{k}x{k}", ConvBNAct(in_channels, width, k))
+            name = f"conv{k}x{k}" if f"conv{k}x{k}" not in self._modules else f"conv{k}x{k}_{i}"
+            self.add_module(name, ConvBNAct(in_channels, width, k))
         if pool:
-            self.add_module("branch_pool", nn.MaxPool2d(3, stride=1, padding=1))
+            self.add_module("pool", nn.MaxPool2d(3, stride=1, padding=1))
         self.out_channels = sum(widths) + (in_channels if pool else 0)
 
 

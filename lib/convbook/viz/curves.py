@@ -64,3 +64,34 @@ def plot_table_column(table, x: str, y: str, ylabel: str | None = None, log: boo
                        ylabel=ylabel or y, log=log, ax=ax)
     figure.axes[0].set_xlabel(x)
     return figure
+
+
+def plot_layer_norms(series: dict[str, list[float]], ylabel: str = "RMS gradient per weight",
+                     ax=None) -> Figure:
+    """One line per network: a per-layer quantity against layer index, log scale."""
+    if ax is None:
+        _, ax = plt.subplots(figsize=(5, 3.3))
+    for name, values in series.items():
+        ax.plot(range(1, len(values) + 1), values, marker="o", markersize=3, label=name)
+    ax.set_yscale("log")
+    ax.set_xlabel("conv layer (input side first)")
+    ax.set_ylabel(ylabel)
+    ax.legend(fontsize=9)
+    return ax.figure
+
+
+def plot_families_by_depth(results, families: tuple[str, ...], depths: tuple[int, ...]) -> Figure:
+    """Final training and test error against depth for runs named "<family> <depth>"."""
+    figure, axes = plt.subplots(1, 2, figsize=(8.4, 3.3), sharey=False)
+    for family in families:
+        runs = [results[f"{family} {d}"] for d in depths]
+        axes[0].plot(depths, [100 * (1 - r.history[-1]["train_accuracy"]) for r in runs],
+                     marker="o", label=family)
+        axes[1].plot(depths, [100 * (1 - r.test_accuracy) for r in runs], marker="o", label=family)
+    for ax, title in zip(axes, ("training error", "test error")):
+        ax.set_xlabel("depth (layers)")
+        ax.set_ylabel(f"{title} (%)")
+        ax.set_xticks(list(depths))
+        ax.legend(fontsize=9)
+    figure.tight_layout()
+    return figure
