@@ -17,6 +17,9 @@ CASES = {
     "resnext50_32x4d": (zoo.resnext50_32x4d, lambda: torchvision.models.resnext50_32x4d(),
                         25_028_904),
     "densenet121": (zoo.densenet121, lambda: torchvision.models.densenet121(), 7_978_856),
+    "mobilenet_v2": (zoo.mobilenet_v2, lambda: torchvision.models.mobilenet_v2(), 3_504_872),
+    "shufflenet_v2_x1_0": (zoo.shufflenet_v2_x1_0,
+                           lambda: torchvision.models.shufflenet_v2_x1_0(), 2_278_604),
 }
 
 
@@ -36,3 +39,29 @@ def test_zoo_matches_torchvision(name):
 def test_published_accuracy_comes_from_torchvision_metadata():
     assert zoo.imagenet_top1("resnet50") == pytest.approx(76.13)
     assert zoo.imagenet_top1("densenet121") == pytest.approx(74.434)
+
+
+def test_channel_shuffle_is_torchvisions_permutation():
+    from torchvision.models.shufflenetv2 import channel_shuffle as reference
+
+    from convbook.blocks import channel_shuffle
+
+    x = torch.arange(2 * 12 * 3 * 3, dtype=torch.float32).reshape(2, 12, 3, 3)
+    for groups in (1, 2, 3, 4, 6):
+        assert torch.equal(channel_shuffle(x, groups), reference(x, groups))
+
+
+def test_se_block_equals_torchvisions():
+    from convbook.blocks import SqueezeExcitation
+
+    ours, theirs = SqueezeExcitation(64, reduction=16), torchvision.ops.SqueezeExcitation(64, 4)
+    zoo.copy_weights(theirs, ours)
+    x = torch.randn(2, 64, 8, 8)
+    torch.testing.assert_close(ours(x), theirs(x))
+
+
+def test_se_resnet50_adds_two_small_layers_per_block():
+    blocks = [m for m in zoo.se_resnet50().modules() if type(m).__name__ == "Bottleneck"]
+    extra = sum(2 * (b.se.fc1.in_channels * b.se.fc1.out_channels) + b.se.fc1.out_channels
+                + b.se.fc1.in_channels for b in blocks)
+    assert measure.count_params(zoo.se_resnet50()) - 25_557_032 == extra

@@ -122,10 +122,11 @@ def bottleneck_unit(reduction: int, kernel_size: int = 3) -> Unit:
 class CifarResNet(nn.Module):
     """He et al.'s CIFAR networks: depth = 6n + 2 (a 3x3 stem, three stages of n two-layer
     blocks at widths w, 2w, 4w, a linear head). ``skip=False`` gives the plain network of the
-    same depth; ``norm=False`` removes batch norm (chapter 5's gradient study)."""
+    same depth; ``norm=False`` removes batch norm (chapter 5's gradient study);
+    ``se_reduction`` puts a squeeze-and-excitation block in every block (chapter 8)."""
 
     def __init__(self, depth: int = 20, width: int = 16, skip: bool = True, norm: bool = True,
-                 num_classes: int = 10) -> None:
+                 num_classes: int = 10, se_reduction: int = 0) -> None:
         super().__init__()
         if depth < 8 or (depth - 2) % 6:
             raise ConfigError(f"depth must be 6n + 2 with n >= 1 (8, 14, 20, 32, 44, 56...), "
@@ -138,7 +139,8 @@ class CifarResNet(nn.Module):
             out = width * 2**stage
             for block in range(n):
                 stride = 2 if stage > 0 and block == 0 else 1
-                layers.append(BasicBlock(channels, out, stride, skip=skip, norm=norm))
+                layers.append(BasicBlock(channels, out, stride, skip=skip, norm=norm,
+                                         se_reduction=se_reduction))
                 channels = out
         self.features = nn.Sequential(*layers)
         self.head = Classifier(channels, num_classes)
@@ -146,3 +148,32 @@ class CifarResNet(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         return self.head(self.features(x))
+
+
+def separable_unit(kernel_size: int = 3) -> Unit:
+    """A unit factory for ``CifarNet``: depthwise k x k then pointwise 1x1 (chapter 6)."""
+    from convbook.blocks.separable import DepthwiseSeparable
+
+    def build(in_channels: int, out_channels: int) -> nn.Module:
+        return DepthwiseSeparable(in_channels, out_channels, kernel_size)
+
+    return build
+
+
+def grouped_unit(groups: int, shuffle: bool) -> Unit:
+    """A unit factory for ``CifarNet``: a grouped 3x3 conv unit, followed by a channel shuffle
+    when ``shuffle`` (chapter 7)."""
+    from convbook.blocks.shuffle import ChannelShuffle
+
+    def build(in_channels: int, out_channels: int) -> nn.Module:
+        unit = ConvBNAct(in_channels, out_channels, 3, groups=groups)
+        return nn.Sequential(unit, ChannelShuffle(groups)) if shuffle else unit
+
+    return build
+
+
+def width_for_params(build: Callable[[int], nn.Module], target: int, candidates: Sequence[int]) -> int:
+    """The candidate width whose network's parameter count is closest to ``target``."""
+    from convbook.measure import count_params
+
+    return min(candidates, key=lambda width: abs(count_params(build(width)) - target))

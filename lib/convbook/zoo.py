@@ -11,6 +11,8 @@ import torch
 from torch import nn
 
 from convbook.blocks import BasicBlock, Bottleneck, ConvBNAct, DenseBlock, Inception, Transition
+from convbook.blocks.separable import InvertedResidual
+from convbook.blocks.shuffle import ShuffleV2Block
 from convbook.errors import ConfigError
 
 
@@ -205,3 +207,73 @@ def imagenet_top1(name: str, weights: str = "IMAGENET1K_V1") -> float:
 
     weights = getattr(torchvision.models.get_model_weights(name), weights)
     return float(weights.meta["_metrics"]["ImageNet-1K"]["acc@1"])
+
+
+def se_resnet50(num_classes: int = 1000, reduction: int = 16) -> ResNet:
+    """ResNet-50 with a squeeze-and-excitation block in every bottleneck (Hu et al., 2018)."""
+    model = ResNet(Bottleneck, (3, 4, 6, 3), num_classes)
+    channels, stages = 64, []
+    for i, (n, width) in enumerate(zip((3, 4, 6, 3), (64, 128, 256, 512))):
+        blocks = []
+        for j in range(n):
+            blocks.append(Bottleneck(channels, width, 2 if i > 0 and j == 0 else 1,
+                                     se_reduction=reduction))
+            channels = width * Bottleneck.expansion
+        stages.append(nn.Sequential(*blocks))
+    model.stages = nn.Sequential(*stages)
+    return model
+
+
+class MobileNetV2(nn.Module):
+    """MobileNetV2 (Sandler et al., 2018) at width 1.0, as torchvision builds it."""
+
+    # expansion t, output channels c, repeats n, first stride s
+    SETTING = ((1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 3, 2), (6, 64, 4, 2), (6, 96, 3, 1),
+               (6, 160, 3, 2), (6, 320, 1, 1))
+
+    def __init__(self, num_classes: int = 1000, dropout: float = 0.2) -> None:
+        super().__init__()
+        layers: list[nn.Module] = [ConvBNAct(3, 32, 3, stride=2, activation=nn.ReLU6)]
+        channels = 32
+        for t, c, n, s in self.SETTING:
+            for i in range(n):
+                layers.append(InvertedResidual(channels, c, s if i == 0 else 1, t))
+                channels = c
+        layers.append(ConvBNAct(channels, 1280, 1, activation=nn.ReLU6))
+        self.features = nn.Sequential(*layers)
+        self.head = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Dropout(dropout),
+                                  nn.Linear(1280, num_classes))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.features(x))
+
+
+def mobilenet_v2(num_classes: int = 1000) -> MobileNetV2:
+    """torchvision's ``mobilenet_v2``."""
+    return MobileNetV2(num_classes)
+
+
+class ShuffleNetV2(nn.Module):
+    """ShuffleNet V2 (Ma et al., 2018), as torchvision builds it."""
+
+    def __init__(self, repeats: tuple[int, int, int] = (4, 8, 4),
+                 widths: tuple[int, ...] = (24, 116, 232, 464, 1024), num_classes: int = 1000) -> None:
+        super().__init__()
+        layers: list[nn.Module] = [ConvBNAct(3, widths[0], 3, stride=2), nn.MaxPool2d(3, 2, 1)]
+        channels = widths[0]
+        for n, out in zip(repeats, widths[1:4]):
+            layers.append(nn.Sequential(*[ShuffleV2Block(channels if i == 0 else out, out,
+                                                         2 if i == 0 else 1) for i in range(n)]))
+            channels = out
+        layers.append(ConvBNAct(channels, widths[-1], 1))
+        self.features = nn.Sequential(*layers)
+        self.head = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(),
+                                  nn.Linear(widths[-1], num_classes))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.features(x))
+
+
+def shufflenet_v2_x1_0(num_classes: int = 1000) -> ShuffleNetV2:
+    """torchvision's ``shufflenet_v2_x1_0``."""
+    return ShuffleNetV2(num_classes=num_classes)

@@ -6,8 +6,13 @@ from convbook.blocks.dense import DenseBlock, DenseLayer, Transition
 from convbook.blocks.grouped import TwoTowerFeatures
 from convbook.blocks.inception import Branches, Inception, NaiveInception
 from convbook.blocks.residual import BasicBlock, Bottleneck
+from convbook.blocks.se import SqueezeExcitation
+from convbook.blocks.separable import DepthwiseSeparable, InvertedResidual
+from convbook.blocks.shuffle import ChannelShuffle, ShuffleUnit, ShuffleV2Block, channel_shuffle
 
 __all__ = [
     "BNActConv", "BasicBlock", "Bottleneck", "BottleneckConv", "Branches", "ConvBNAct",
-    "DenseBlock", "DenseLayer", "Inception", "NaiveInception", "Transition", "TwoTowerFeatures",
+    "ChannelShuffle", "DenseBlock", "DenseLayer", "DepthwiseSeparable", "Inception",
+    "InvertedResidual", "NaiveInception", "ShuffleUnit", "ShuffleV2Block", "SqueezeExcitation",
+    "Transition", "TwoTowerFeatures", "channel_shuffle",
 ]

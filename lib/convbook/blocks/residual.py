@@ -2,7 +2,8 @@
 https://arxiv.org/abs/1512.03385): the block learns F(x) and outputs relu(F(x) + x).
 
 ``skip=False`` removes the shortcut and leaves the same layers as a plain block, which is how
-chapter 5 compares plain and residual networks of equal depth. When a block changes the shape,
+chapter 5 compares plain and residual networks of equal depth. ``se_reduction`` adds a
+squeeze-and-excitation block before the addition (SE-ResNet, chapter 8). When a block changes the shape,
 the shortcut is a 1x1 convolution with batch norm (the paper's option B, as torchvision does).
 """
 
@@ -12,6 +13,7 @@ import torch
 from torch import nn
 
 from convbook.blocks.conv import ConvBNAct
+from convbook.blocks.se import SqueezeExcitation
 
 
 def _shortcut(in_channels: int, out_channels: int, stride: int) -> nn.Module | None:
@@ -26,16 +28,19 @@ class BasicBlock(nn.Module):
     expansion = 1
 
     def __init__(self, in_channels: int, channels: int, stride: int = 1, skip: bool = True,
-                 norm: bool = True) -> None:
+                 norm: bool = True, se_reduction: int = 0) -> None:
         super().__init__()
         self.conv1 = ConvBNAct(in_channels, channels, 3, stride=stride, norm=norm)
         self.conv2 = ConvBNAct(channels, channels, 3, activation=None, norm=norm)
+        self.se = SqueezeExcitation(channels, se_reduction) if se_reduction else None
         self.downsample = _shortcut(in_channels, channels, stride) if skip else None
         self.skip = skip
         self.relu = nn.ReLU(inplace=True)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.conv2(self.conv1(x))
+        if self.se is not None:
+            out = self.se(out)
         if self.skip:
             out = out + (x if self.downsample is None else self.downsample(x))
         return self.relu(out)
@@ -51,19 +56,22 @@ class Bottleneck(nn.Module):
     expansion = 4
 
     def __init__(self, in_channels: int, channels: int, stride: int = 1, skip: bool = True,
-                 groups: int = 1, base_width: int = 64) -> None:
+                 groups: int = 1, base_width: int = 64, se_reduction: int = 0) -> None:
         super().__init__()
         width = int(channels * (base_width / 64.0)) * groups
         out_channels = channels * self.expansion
         self.conv1 = ConvBNAct(in_channels, width, 1)
         self.conv2 = ConvBNAct(width, width, 3, stride=stride, groups=groups)
         self.conv3 = ConvBNAct(width, out_channels, 1, activation=None)
+        self.se = SqueezeExcitation(out_channels, se_reduction) if se_reduction else None
         self.downsample = _shortcut(in_channels, out_channels, stride) if skip else None
         self.skip = skip
         self.relu = nn.ReLU(inplace=True)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.conv3(self.conv2(self.conv1(x)))
+        if self.se is not None:
+            out = self.se(out)
         if self.skip:
             out = out + (x if self.downsample is None else self.downsample(x))
         return self.relu(out)
