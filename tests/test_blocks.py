@@ -136,3 +136,24 @@ def test_bottleneck_unit_narrows_the_middle():
     net = nets.CifarNet(16, unit=nets.bottleneck_unit(4))
     middles = [m for m in net.modules() if isinstance(m, nn.Conv2d) and m.kernel_size == (3, 3)]
     assert [m.in_channels for m in middles[1:]] == [4, 8, 16]  # stage widths 16, 32, 64 over 4
+
+
+def test_separable_and_shuffle_units():
+    from convbook.blocks import ChannelShuffle, DepthwiseSeparable, ShuffleUnit
+
+    sep = DepthwiseSeparable(32, 64)
+    assert sep(torch.randn(1, 32, 8, 8)).shape == (1, 64, 8, 8)
+    assert sep[0][0].groups == 32
+    unit = ShuffleUnit(240, groups=3)
+    assert unit(torch.randn(1, 240, 8, 8)).shape == (1, 240, 8, 8)
+    x = torch.arange(6.0).view(1, 6, 1, 1)
+    assert ChannelShuffle(2)(x).flatten().tolist() == [0, 3, 1, 4, 2, 5]
+    with pytest.raises(ValueError, match="must divide"):
+        ShuffleUnit(240, groups=7)
+
+
+def test_grouped_unit_shuffle_keeps_cost():
+    plain = nets.CifarNet(16, unit=nets.grouped_unit(4, shuffle=False))
+    shuffled = nets.CifarNet(16, unit=nets.grouped_unit(4, shuffle=True))
+    assert measure.count_params(plain) == measure.count_params(shuffled)
+    assert measure.count_macs(plain) == measure.count_macs(shuffled)

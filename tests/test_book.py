@@ -71,3 +71,13 @@ def test_site_has_every_page_with_figures_and_verdicts(built_book):
         assert len(claims) >= 2, f"{path.stem}: verdicts not pasted"
         assert "In one minute" in page
         assert "colab.research.google.com" in page
+
+
+def test_every_figure_has_a_caption(built_book):
+    """A code cell whose output is a picture carries a myst-nb figure caption."""
+    for path in (built_book / "staging" / "chapters").glob("*.ipynb"):
+        for cell in _notebook(path)["cells"]:
+            pictures = [o for o in cell.get("outputs", []) if "image/png" in o.get("data", {})]
+            if pictures:
+                caption = cell["metadata"].get("mystnb", {}).get("figure", {}).get("caption")
+                assert caption, f"{path.name}: a figure without a caption: {cell['source'][:80]}"

@@ -71,3 +71,20 @@ def test_chapter_3_to_5_explorers():
     assert "reduction" in explore.safe_view(explore.bottleneck_cost, reduction=512).error
     depth = explore.gradient_depth(depth=14, norm=False)
     assert set(depth.numbers) == {"first / last layer, plain", "first / last layer, residual"}
+
+
+def test_chapter_6_to_8_explorers():
+    sep = explore.separable_cost(channels=64, kernel_size=3)
+    assert sep.numbers["ratio (measured)"] == sep.numbers["1/C + 1/k² (formula)"] == "0.1267"
+    walled = explore.shuffle_connectivity(groups=4, shuffle=False)
+    mixed = explore.shuffle_connectivity(groups=4, shuffle=True)
+    assert walled.numbers["input channels each output sees"] == "4 of 16"
+    assert mixed.numbers["input channels each output sees"] == "16 of 16"
+    import torch
+
+    weights = [torch.rand(6, 4), torch.rand(6, 8)]
+    labels = torch.tensor([0, 1, 0, 1, 2, 2])
+    view = explore.se_weights(image=1, block=2, weights=weights, labels=labels, classes=("a", "b", "c"))
+    assert view.numbers["class"] == "b" and view.numbers["channels"] == "8"
+    assert "between 1 and 2" in explore.safe_view(explore.se_weights, block=3, weights=weights,
+                                                  labels=labels).error

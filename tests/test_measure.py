@@ -81,3 +81,22 @@ def test_compare_models_takes_per_model_input_sizes():
     table = measure.compare_models({"a": nn.Conv2d(3, 4, 1), "b": nn.Conv2d(8, 4, 1)},
                                    (3, 2, 2), input_sizes={"b": (8, 2, 2)})
     assert table.column("MACs") == [3 * 4 * 4, 8 * 4 * 4]
+
+
+def test_separable_ratio_matches_formula():
+    table = measure.separable_sweep([32, 128], [3, 5])
+    for row in table.rows:
+        assert row["ratio (measured)"] == row["1/C + 1/k² (formula)"]
+        assert row["standard"] == row["kernel k"] ** 2 * row["channels C"] ** 2
+
+
+def test_se_overhead_formula():
+    for row in measure.se_overhead([64, 256], [4, 16]).rows:
+        assert row["parameters (measured)"] == row["2C²/r + C/r + C (formula)"]
+
+
+def test_grouped_layers_at_equal_macs():
+    table = measure.grouped_latency_at_equal_macs(64, [1, 4], size=8, batch=1)
+    macs = table.column("MACs")
+    assert abs(macs[1] - macs[0]) / macs[0] < 0.05
+    assert all(t > 0 for t in table.column("latency (ms)"))

@@ -17,6 +17,7 @@ import json
 import math
 import os
 import uuid
+from fractions import Fraction
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -206,6 +207,94 @@ def gradient_depth(depth: int = 20, norm: bool = True, width: int = 8, seed: int
     figure.tight_layout()
     numbers = {f"first / last layer, {name}": f"{first_to_last_ratio(values):.2g}"
                for name, values in series.items()}
+    return View(figure, numbers)
+
+
+def separable_cost(channels: int = 64, kernel_size: int = 3, size: int = 32) -> View:
+    """Chapter 6: a standard k x k convolution (C -> C) against depthwise + pointwise."""
+    from convbook.blocks.separable import DepthwiseSeparable
+
+    check_positive("channels", channels)
+    check_positive("kernel_size", kernel_size)
+    standard = nn.Conv2d(channels, channels, kernel_size, padding=kernel_size // 2, bias=False)
+    depthwise, pointwise = (unit[0] for unit in DepthwiseSeparable(channels, channels, kernel_size))
+    counts = [measure.count_params(m) for m in (standard, depthwise, pointwise)]
+    figure, ax = plt.subplots(figsize=(5.2, 3.2))
+    ax.bar(["standard", "depthwise", "pointwise"], counts, color=["#e07b39", "#3b6ea5", "#3b6ea5"])
+    ax.set_yscale("log")
+    ax.set_ylabel("weights (log scale)")
+    ax.set_title(f"{kernel_size}x{kernel_size}, {channels} -> {channels} channels")
+    figure.tight_layout()
+    separable = counts[1] + counts[2]
+    numbers = {
+        "standard weights": f"{counts[0]:,}",
+        "separable weights (depthwise + pointwise)": f"{counts[1]:,} + {counts[2]:,} = {separable:,}",
+        "ratio (measured)": f"{separable / counts[0]:.4f}",
+        "1/C + 1/k² (formula)": f"{float(Fraction(1, channels) + Fraction(1, kernel_size**2)):.4f}",
+        f"MACs on {size}×{size}": f"{separable * size * size:,} against {counts[0] * size * size:,}",
+    }
+    return View(figure, numbers)
+
+
+def shuffle_connectivity(groups: int = 4, shuffle: bool = True, layers: int = 2,
+                         channels: int = 16) -> View:
+    """Chapter 7: ``layers`` grouped 1x1 convolutions, with or without a channel shuffle between
+    them -> which input channels each final output channel depends on."""
+    from convbook.blocks.shuffle import ChannelShuffle
+    from convbook.viz.connectivity import connectivity, plot_connectivity
+
+    check_groups(channels, channels, groups)
+    check_positive("layers", layers)
+    stack: list[nn.Module] = []
+    for i in range(layers):
+        stack.append(nn.Conv2d(channels, channels, 1, groups=groups, bias=False))
+        if shuffle and i < layers - 1:
+            stack.append(ChannelShuffle(groups))
+    matrix = connectivity(nn.Sequential(*stack), channels)
+    figure, ax = plt.subplots(figsize=(3.8, 3.8))
+    plot_connectivity(matrix, ax=ax, title=f"{layers} grouped layers, "
+                                           f"{'with' if shuffle else 'no'} shuffle")
+    figure.tight_layout()
+    seen = matrix.sum(dim=1)
+    numbers = {
+        "input channels each output sees": f"{int(seen.min())}–{int(seen.max())} of {channels}"
+        if seen.min() != seen.max() else f"{int(seen[0])} of {channels}",
+        "groups": str(groups),
+    }
+    return View(figure, numbers)
+
+
+def se_weights(image: int = 0, block: int = 1, weights: list[torch.Tensor] | None = None,
+               labels: torch.Tensor | None = None, classes: tuple[str, ...] = ()) -> View:
+    """Chapter 8: the channel weights SE block ``block`` gives test image ``image``, beside the
+    mean weights of that image's class and of all images (``weights`` from
+    ``convbook.excitation.collect``)."""
+    if weights is None or labels is None:
+        raise ConfigError("se_weights needs the weights collected from a trained SE network "
+                          "(convbook.excitation.collect) and the images' labels")
+    if not 1 <= block <= len(weights):
+        raise ConfigError(f"block must be between 1 and {len(weights)}, got {block}")
+    w = weights[block - 1]
+    if not 0 <= image < len(w):
+        raise ConfigError(f"image must be between 0 and {len(w) - 1}, got {image}")
+    label = int(labels[image])
+    same_class = w[labels.cpu() == label].mean(dim=0)
+    figure, ax = plt.subplots(figsize=(6, 3.1))
+    xs = range(w.shape[1])
+    ax.bar(xs, w[image].numpy(), color="#3b6ea5", label="this image")
+    ax.plot(xs, same_class.numpy(), color="#e07b39", marker=".", label="its class, mean")
+    ax.plot(xs, w.mean(dim=0).numpy(), color="#555555", linestyle="--", label="all images, mean")
+    ax.set_ylim(0, 1)
+    ax.set_xlabel("channel")
+    ax.set_ylabel("SE weight")
+    name = classes[label] if label < len(classes) else str(label)
+    ax.set_title(f"block {block}, test image {image} ({name})")
+    ax.legend(fontsize=8, loc="lower right")
+    figure.tight_layout()
+    distance = float((w[image] - same_class).abs().mean())
+    numbers = {"class": name, "channels": str(w.shape[1]),
+               "mean |weight − class mean|": f"{distance:.3f}",
+               "mean |class mean − overall mean|": f"{float((same_class - w.mean(dim=0)).abs().mean()):.3f}"}
     return View(figure, numbers)
 
 

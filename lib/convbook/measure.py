@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+from fractions import Fraction
 
 import torch
 from torch import nn
@@ -165,3 +166,80 @@ def stacked_inception_cost(in_channels: int, widths: tuple[int, ...], modules: i
         channels = module.out_channels
     return Table(rows, caption=f"Naive modules with branch widths {tuple(widths)} for kernel "
                                f"sizes {tuple(kernel_sizes)}, one after another, on {size}x{size}.")
+
+
+def separable_sweep(channels: list[int], kernel_sizes: list[int]) -> Table:
+    """Weights of a standard k x k convolution (C -> C) against depthwise k x k + pointwise
+    1x1, counted on real modules, with the ratio set beside the formula 1/C + 1/k^2."""
+    from convbook.blocks.separable import DepthwiseSeparable
+
+    rows = []
+    for c in channels:
+        for k in kernel_sizes:
+            standard = count_params(nn.Conv2d(c, c, k, padding=k // 2, bias=False))
+            separable = sum(count_params(unit[0]) for unit in DepthwiseSeparable(c, c, k))
+            rows.append({"channels C": c, "kernel k": k, "standard": standard,
+                         "separable": separable, "ratio (measured)": f"{separable / standard:.4f}",
+                         "1/C + 1/k² (formula)": f"{float(Fraction(1, c) + Fraction(1, k**2)):.4f}"})
+    return Table(rows, caption="Convolution weights only (batch norm excluded), C -> C channels.")
+
+
+def latency_table(layers: dict[str, nn.Module], input_sizes: dict[str, tuple[int, ...]],
+                  device: str | torch.device | None = None, min_run_time: float = 0.2) -> Table:
+    """MACs and measured forward latency (median, torch.utils.benchmark) of several layers."""
+    rows = []
+    for name, layer in layers.items():
+        size = input_sizes[name]
+        seconds = latency(layer, size, device=device, min_run_time=min_run_time)
+        rows.append({"layer": name, "MACs": count_macs(layer, size),
+                     "latency (ms)": round(1000 * seconds, 3)})
+    where = str(device or _device_of(next(iter(layers.values()))))
+    return Table(rows, caption=f"Forward pass, median of repeated runs on {where}.")
+
+
+def separable_latency(channels: list[int], kernel_size: int = 3, size: int = 32, batch: int = 8,
+                      device: str | torch.device | None = None) -> Table:
+    """MACs and measured latency of a standard k x k convolution (C -> C) and its depthwise
+    separable counterpart, for each channel count."""
+    layers, sizes, kinds = {}, {}, {}
+    for c in channels:
+        pad = kernel_size // 2
+        for kind, layer in (
+            ("standard", nn.Conv2d(c, c, kernel_size, padding=pad, bias=False)),
+            ("separable", nn.Sequential(
+                nn.Conv2d(c, c, kernel_size, padding=pad, groups=c, bias=False),
+                nn.Conv2d(c, c, 1, bias=False))),
+        ):
+            name = f"{kind}, C={c}"
+            layers[name], sizes[name], kinds[name] = layer, (batch, c, size, size), kind
+    table = latency_table(layers, sizes, device=device)
+    for row in table.rows:
+        row["layer type"] = kinds[row["layer"]]
+    table.caption += f" Batch of {batch}, {size}x{size}, {kernel_size}x{kernel_size} kernels."
+    return table
+
+
+def grouped_latency_at_equal_macs(base_channels: int, groups: list[int], size: int = 28,
+                                  batch: int = 8, device: str | torch.device | None = None) -> Table:
+    """ShuffleNet V2's guideline G2, measured: 1x1 grouped convolutions whose channel count
+    grows with sqrt(groups) so that MACs stay (nearly) constant, and their latency."""
+    layers, sizes = {}, {}
+    for g in groups:
+        channels = max(g, round(base_channels * g**0.5 / g) * g)  # a multiple of g
+        name = f"g={g}, C={channels}"
+        layers[name] = nn.Conv2d(channels, channels, 1, groups=g, bias=False)
+        sizes[name] = (batch, channels, size, size)
+    table = latency_table(layers, sizes, device=device)
+    table.caption += f" 1x1 convolutions, batch of {batch}, {size}x{size}."
+    return table
+
+
+def se_overhead(channels: list[int], reductions: list[int]) -> Table:
+    """Parameters of one squeeze-and-excitation block, counted and by formula 2C^2/r + C/r + C."""
+    from convbook.blocks.se import SqueezeExcitation
+
+    rows = [{"channels C": c, "reduction r": r,
+             "parameters (measured)": count_params(SqueezeExcitation(c, r)),
+             "2C²/r + C/r + C (formula)": 2 * c * (c // r) + c // r + c}
+            for c in channels for r in reductions]
+    return Table(rows, caption="One SE block (two 1x1 layers with biases).")

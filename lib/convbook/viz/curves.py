@@ -95,3 +95,21 @@ def plot_families_by_depth(results, families: tuple[str, ...], depths: tuple[int
         ax.legend(fontsize=9)
     figure.tight_layout()
     return figure
+
+
+def plot_latency_vs_macs(table, group_key: str = "layer type", ax=None) -> Figure:
+    """Measured latency against MACs, one colour per layer type (rows of a Table with
+    "MACs", "latency (ms)" and ``group_key``)."""
+    if ax is None:
+        _, ax = plt.subplots(figsize=(5, 3.3))
+    groups: dict[str, list] = {}
+    for row in table.rows:
+        groups.setdefault(row[group_key], []).append(row)
+    for name, rows in groups.items():
+        ax.plot([r["MACs"] for r in rows], [r["latency (ms)"] for r in rows], marker="o", label=name)
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("MACs")
+    ax.set_ylabel("latency (ms)")
+    ax.legend(fontsize=9)
+    return ax.figure

@@ -1,0 +1,26 @@
+import pytest
+import torch
+
+from convbook import excitation, nets
+
+
+def test_collect_records_every_se_block():
+    torch.manual_seed(0)
+    model = nets.CifarResNet(14, 4, se_reduction=2)
+    images = torch.randint(0, 256, (10, 3, 32, 32), dtype=torch.uint8)
+    weights = excitation.collect(model, images, batch_size=4)
+    assert [w.shape for w in weights] == [(10, 4)] * 2 + [(10, 8)] * 2 + [(10, 16)] * 2
+    assert all(((w > 0) & (w < 1)).all() for w in weights)
+
+
+def test_collect_needs_se_blocks():
+    with pytest.raises(ValueError, match="SqueezeExcitation"):
+        excitation.collect(nets.CifarResNet(8, 4), torch.zeros(2, 3, 32, 32, dtype=torch.uint8))
+
+
+def test_class_specificity_extremes():
+    labels = torch.tensor([0, 0, 1, 1])
+    by_class = torch.tensor([[0.1, 0.9], [0.1, 0.9], [0.8, 0.2], [0.8, 0.2]])
+    assert excitation.class_specificity(by_class, labels) == pytest.approx(1.0)
+    same = torch.tensor([[0.1, 0.9], [0.8, 0.2], [0.1, 0.9], [0.8, 0.2]])
+    assert excitation.class_specificity(same, labels) == pytest.approx(0.0)
