@@ -92,10 +92,12 @@ class ResNet(nn.Module):
     """
 
     def __init__(self, block: type, layers: tuple[int, int, int, int], num_classes: int = 1000,
-                 groups: int = 1, width_per_group: int = 64) -> None:
+                 groups: int = 1, width_per_group: int = 64, se_reduction: int = 0) -> None:
         super().__init__()
         self.stem = nn.Sequential(ConvBNAct(3, 64, 7, stride=2), nn.MaxPool2d(3, 2, 1))
-        extra = {} if block is BasicBlock else {"groups": groups, "base_width": width_per_group}
+        extra = {"se_reduction": se_reduction}
+        if block is not BasicBlock:
+            extra |= {"groups": groups, "base_width": width_per_group}
         channels, stages = 64, []
         for i, (n, width) in enumerate(zip(layers, (64, 128, 256, 512))):
             blocks = []
@@ -211,17 +213,7 @@ def imagenet_top1(name: str, weights: str = "IMAGENET1K_V1") -> float:
 
 def se_resnet50(num_classes: int = 1000, reduction: int = 16) -> ResNet:
     """ResNet-50 with a squeeze-and-excitation block in every bottleneck (Hu et al., 2018)."""
-    model = ResNet(Bottleneck, (3, 4, 6, 3), num_classes)
-    channels, stages = 64, []
-    for i, (n, width) in enumerate(zip((3, 4, 6, 3), (64, 128, 256, 512))):
-        blocks = []
-        for j in range(n):
-            blocks.append(Bottleneck(channels, width, 2 if i > 0 and j == 0 else 1,
-                                     se_reduction=reduction))
-            channels = width * Bottleneck.expansion
-        stages.append(nn.Sequential(*blocks))
-    model.stages = nn.Sequential(*stages)
-    return model
+    return ResNet(Bottleneck, (3, 4, 6, 3), num_classes, se_reduction=reduction)
 
 
 class MobileNetV2(nn.Module):
