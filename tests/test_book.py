@@ -81,3 +81,12 @@ def test_every_figure_has_a_caption(built_book):
             if pictures:
                 caption = cell["metadata"].get("mystnb", {}).get("figure", {}).get("caption")
                 assert caption, f"{path.name}: a figure without a caption: {cell['source'][:80]}"
+
+
+def test_no_cell_shows_the_same_figure_twice(built_book):
+    """A cell ending in a Figure without ';' shows it twice (inline backend and the result)."""
+    for path in (built_book / "staging" / "chapters").glob("*.ipynb"):
+        for cell in _notebook(path)["cells"]:
+            pngs = [o["data"]["image/png"] for o in cell.get("outputs", [])
+                    if "image/png" in o.get("data", {})]
+            assert len(pngs) == len(set(map(str, pngs))), f"{path.name}: {cell['source'][:60]}"
