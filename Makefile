@@ -31,7 +31,8 @@ bench: setup
 
 # Record the versions of this environment as the new constraints (after a deliberate upgrade).
 lock: setup
-	$(BIN)/python -m pip freeze --exclude-editable | grep -v '^-e' > ci/constraints.txt
+	{ echo "# Exact versions CI used (pip freeze of .venv; regenerate with 'make lock')."; \
+	  $(BIN)/python -m pip freeze --exclude-editable | grep -v '^-e'; } > ci/constraints.txt
 
 clean:
 	rm -rf _build

@@ -17,9 +17,8 @@ import time
 
 import torch
 import torch.nn.functional as F
-
 from convbook import nets
-from convbook.train import memory_format_for, fit, normalize, pick_device
+from convbook.train import fit, memory_format_for, normalize, pick_device
 
 
 def bare_loop(model, images, labels, epochs, batch_size, device) -> float:

@@ -1,7 +1,5 @@
 import pytest
 import torch
-from torch import nn
-
 from convbook import measure, nets, zoo
 from convbook.blocks import (
     BasicBlock,
@@ -12,6 +10,7 @@ from convbook.blocks import (
     NaiveInception,
     TwoTowerFeatures,
 )
+from torch import nn
 
 
 def test_conv_unit_keeps_size_and_counts():
@@ -25,10 +24,10 @@ def test_conv_unit_keeps_size_and_counts():
 @pytest.mark.parametrize(
     "kwargs, message",
     [
-        (dict(in_channels=12, out_channels=16, groups=5), "values that work: 1, 2, 4"),
-        (dict(in_channels=12, out_channels=16, kernel_size=0), "kernel_size must be >= 1"),
-        (dict(in_channels=12, out_channels=16, stride=1.5), "stride must be a whole number"),
-        (dict(in_channels=0, out_channels=16), "in_channels must be >= 1"),
+        ({"in_channels": 12, "out_channels": 16, "groups": 5}, "values that work: 1, 2, 4"),
+        ({"in_channels": 12, "out_channels": 16, "kernel_size": 0}, "kernel_size must be >= 1"),
+        ({"in_channels": 12, "out_channels": 16, "stride": 1.5}, "stride must be a whole number"),
+        ({"in_channels": 0, "out_channels": 16}, "in_channels must be >= 1"),
     ],
 )
 def test_conv_unit_rejects_bad_arguments_with_advice(kwargs, message):

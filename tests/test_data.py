@@ -4,10 +4,9 @@ import urllib.error
 import numpy as np
 import pytest
 import torch
-from PIL import Image
-
 from convbook import data
 from convbook.data import CLASSES
+from PIL import Image
 
 
 def _images(n, seed):
@@ -62,7 +61,7 @@ def test_imagefolder_second_read_comes_from_cache(imagefolder):
 
 def test_torchvision_layout(batches):
     images, labels = data.cifar10("train", root=batches, download=False)
-    assert images.shape == (100, 3, 32, 32) and images.dtype == torch.uint8
+    assert images.shape == (100, 3, 32, 32) and images.dtype == torch.uint8 and len(labels) == 100
     assert torch.equal(images[0], _images(20, seed=0)[0])
     test_images, test_labels = data.cifar10("test", root=batches, download=False)
     assert len(test_images) == 20 and test_labels[:3].tolist() == [0, 1, 2]

@@ -1,6 +1,5 @@
 import pytest
 import torch
-
 from convbook import excitation, nets
 
 

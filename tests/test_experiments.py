@@ -1,9 +1,8 @@
 import pytest
 import torch
-from torch import nn
-
 from convbook import experiments, profiles
 from convbook.data import CifarData
+from torch import nn
 
 
 def _data():

@@ -2,7 +2,6 @@ import json
 import re
 
 import pytest
-
 from convbook import explore
 
 
@@ -31,7 +30,7 @@ def test_static_frames_cover_every_combination():
     controls = {"groups": [1, 2, 3], "kernel_size": [1, 3]}
     page = explore.static_html(explore.grouped_conv, controls)
     payload = re.search(r'<script type="application/json" class="convbook-frames">(.*?)</script>',
-                        page, re.S).group(1)
+                        page, re.DOTALL).group(1)
     frames = json.loads(payload.replace("<\\/", "</"))["frames"]
     # keys are the positions of the chosen values in each control's list
     assert set(frames) == {f"{g}|{k}" for g in range(3) for k in range(2)}
@@ -48,7 +47,7 @@ def test_static_frames_have_a_ceiling():
 
 def test_static_frames_take_booleans():
     page = explore.static_html(explore.inception_cost, {"reduce": [False, True]})
-    payload = re.search(r'class="convbook-frames">(.*?)</script>', page, re.S).group(1)
+    payload = re.search(r'class="convbook-frames">(.*?)</script>', page, re.DOTALL).group(1)
     data = json.loads(payload.replace("<\\/", "</"))
     assert data["options"]["reduce"] == [False, True] and set(data["frames"]) == {"0", "1"}
 

@@ -2,9 +2,8 @@ import math
 
 import pytest
 import torch
-from torch import nn
-
 from convbook import gradients, nets
+from torch import nn
 
 
 def _batch(n=64, seed=0):

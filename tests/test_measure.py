@@ -1,8 +1,7 @@
 import pytest
-from torch import nn
-
 from convbook import measure
 from convbook.errors import ConfigError
+from torch import nn
 
 
 @pytest.mark.parametrize("groups", [1, 2, 4, 8, 32])

@@ -2,10 +2,9 @@ import random
 
 import pytest
 import torch
-from torch import nn
-
 from convbook import receptive
 from convbook.receptive import Layer
+from torch import nn
 
 
 def test_known_receptive_fields():

@@ -3,7 +3,6 @@
 import os
 
 import pytest
-
 from conftest import ROOT, load_ci_script
 
 check_site = load_ci_script("check_site")

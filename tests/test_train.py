@@ -1,8 +1,7 @@
 import pytest
 import torch
-from torch import nn
-
 from convbook import train
+from torch import nn
 
 
 def _colour_problem(n=256, seed=0):

@@ -3,7 +3,6 @@
 import pytest
 import torch
 import torchvision
-
 from convbook import measure, zoo
 
 CASES = {
@@ -42,9 +41,8 @@ def test_published_accuracy_comes_from_torchvision_metadata():
 
 
 def test_channel_shuffle_is_torchvisions_permutation():
-    from torchvision.models.shufflenetv2 import channel_shuffle as reference
-
     from convbook.blocks import channel_shuffle
+    from torchvision.models.shufflenetv2 import channel_shuffle as reference
 
     x = torch.arange(2 * 12 * 3 * 3, dtype=torch.float32).reshape(2, 12, 3, 3)
     for groups in (1, 2, 3, 4, 6):

@@ -149,7 +149,7 @@ def cifar10(
         try:
             _download(folder)
             kind = layout(folder)
-        except Exception as exc:  # no network, proxy, full disk: all end the same way
+        except (OSError, RuntimeError, ValueError) as exc:  # offline, proxy, full disk, bad file
             raise DataNotFoundError(
                 f"CIFAR-10 is not in {folder} and could not be downloaded ({type(exc).__name__}: "
                 f"{exc}). Set CONVBOOK_DATA (or pass root=) to a folder holding "

@@ -17,9 +17,9 @@ import json
 import math
 import os
 import uuid
-from fractions import Fraction
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from fractions import Fraction
 
 import matplotlib.pyplot as plt
 import torch

@@ -182,8 +182,8 @@ def effective_size(erf: torch.Tensor, mass: float = 0.9) -> int:
         return 0
     ys = torch.arange(h, dtype=erf.dtype)
     xs = torch.arange(w, dtype=erf.dtype)
-    cy = int(round(float((erf.sum(dim=1) * ys).sum() / total)))
-    cx = int(round(float((erf.sum(dim=0) * xs).sum() / total)))
+    cy = round(float((erf.sum(dim=1) * ys).sum() / total))
+    cx = round(float((erf.sum(dim=0) * xs).sum() / total))
     for r in range(max(h, w)):
         box = erf[max(cy - r, 0) : cy + r + 1, max(cx - r, 0) : cx + r + 1]
         if box.sum() >= mass * total:

@@ -11,8 +11,23 @@ from convbook.blocks.separable import DepthwiseSeparable, InvertedResidual
 from convbook.blocks.shuffle import ChannelShuffle, ShuffleUnit, ShuffleV2Block, channel_shuffle
 
 __all__ = [
-    "BNActConv", "BasicBlock", "Bottleneck", "BottleneckConv", "Branches", "ConvBNAct",
-    "ChannelShuffle", "DenseBlock", "DenseLayer", "DepthwiseSeparable", "Inception",
-    "InvertedResidual", "NaiveInception", "ShuffleUnit", "ShuffleV2Block", "SqueezeExcitation",
-    "Transition", "TwoTowerFeatures", "channel_shuffle",
+    "BNActConv",
+    "BasicBlock",
+    "Bottleneck",
+    "BottleneckConv",
+    "Branches",
+    "ChannelShuffle",
+    "ConvBNAct",
+    "DenseBlock",
+    "DenseLayer",
+    "DepthwiseSeparable",
+    "Inception",
+    "InvertedResidual",
+    "NaiveInception",
+    "ShuffleUnit",
+    "ShuffleV2Block",
+    "SqueezeExcitation",
+    "Transition",
+    "TwoTowerFeatures",
+    "channel_shuffle",
 ]
