@@ -14,10 +14,14 @@ Unit = Callable[[int, int], nn.Module]
 
 
 class Classifier(nn.Sequential):
-    """Global average pooling and one linear layer: the head every small net shares."""
+    """Global average pooling and one linear layer (after dropout, if asked): the head of every
+    network in ``nets`` and ``zoo``."""
 
-    def __init__(self, in_channels: int, num_classes: int = 10) -> None:
-        super().__init__(nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(in_channels, num_classes))
+    def __init__(self, in_channels: int, num_classes: int = 10, dropout: float = 0.0) -> None:
+        layers: list[nn.Module] = [nn.AdaptiveAvgPool2d(1), nn.Flatten()]
+        if dropout:
+            layers.append(nn.Dropout(dropout))
+        super().__init__(*layers, nn.Linear(in_channels, num_classes))
 
 
 class CifarNet(nn.Module):

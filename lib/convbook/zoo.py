@@ -14,6 +14,7 @@ from convbook.blocks import BasicBlock, Bottleneck, ConvBNAct, DenseBlock, Incep
 from convbook.blocks.separable import InvertedResidual
 from convbook.blocks.shuffle import ShuffleV2Block
 from convbook.errors import ConfigError
+from convbook.nets import Classifier
 
 
 class AlexNet(nn.Module):
@@ -107,8 +108,7 @@ class ResNet(nn.Module):
                 channels = width * block.expansion
             stages.append(nn.Sequential(*blocks))
         self.stages = nn.Sequential(*stages)
-        self.head = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(),
-                                  nn.Linear(channels, num_classes))
+        self.head = Classifier(channels, num_classes)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.stages(self.stem(x)))
@@ -158,8 +158,7 @@ class GoogLeNet(nn.Module):
             Inception(832, 256, 160, 320, 32, 128, 128),  # 5a
             Inception(832, 384, 192, 384, 48, 128, 128),  # 5b
         )
-        self.head = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Dropout(dropout),
-                                  nn.Linear(1024, num_classes))
+        self.head = Classifier(1024, num_classes, dropout)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.features(x))
@@ -189,8 +188,7 @@ class DenseNet(nn.Module):
                 channels //= 2
         layers += [nn.BatchNorm2d(channels), nn.ReLU(inplace=True)]
         self.features = nn.Sequential(*layers)
-        self.head = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(),
-                                  nn.Linear(channels, num_classes))
+        self.head = Classifier(channels, num_classes)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.features(x))
@@ -233,8 +231,7 @@ class MobileNetV2(nn.Module):
                 channels = c
         layers.append(ConvBNAct(channels, 1280, 1, activation=nn.ReLU6))
         self.features = nn.Sequential(*layers)
-        self.head = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Dropout(dropout),
-                                  nn.Linear(1280, num_classes))
+        self.head = Classifier(1280, num_classes, dropout)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.features(x))
@@ -259,8 +256,7 @@ class ShuffleNetV2(nn.Module):
             channels = out
         layers.append(ConvBNAct(channels, widths[-1], 1))
         self.features = nn.Sequential(*layers)
-        self.head = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(),
-                                  nn.Linear(widths[-1], num_classes))
+        self.head = Classifier(widths[-1], num_classes)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.features(x))
