@@ -5,7 +5,8 @@
 
 Steps: copy the book's sources to _build/staging; run each chapter notebook there with
 papermill (parameter ``profile``), with CONVBOOK_STATIC=1 (explorers render their frames) and
-CONVBOOK_PROGRESS=0 (no progress bars in the pages); record each chapter's time in
+CONVBOOK_PROGRESS=0 (no progress bars in the pages), and CONVBOOK_VERDICTS=_build/verdicts.json
+(every verdict with its numbers, profile, seeds and device); record each chapter's time in
 _build/timings-<profile>.json; then ``jupyter-book build`` the staging copy with execution off
 and warnings as errors, into _build/html.
 """
@@ -42,11 +43,12 @@ def stage(root: Path, staging: Path) -> list[Path]:
 
 
 @contextlib.contextmanager
-def book_environment(cache: Path):
+def book_environment(cache: Path, verdicts: Path):
     """Environment of the kernels papermill starts (they inherit ours); restored afterwards."""
     saved = dict(os.environ)
     os.environ["CONVBOOK_STATIC"] = "1"  # explorers render frames for the static page
     os.environ["CONVBOOK_PROGRESS"] = "0"  # no progress bars in the pages
+    os.environ["CONVBOOK_VERDICTS"] = str(verdicts)  # every verdict, machine-readable
     os.environ.setdefault("CONVBOOK_CACHE", str(cache))
     try:
         yield
@@ -93,7 +95,9 @@ def main(argv: list[str] | None = None) -> int:
     build_dir = args.output / "_build"
     staging = build_dir / "staging"
     notebooks = stage(ROOT, staging)
-    with book_environment(cache=build_dir / "cache"):
+    verdicts = build_dir / "verdicts.json"
+    verdicts.unlink(missing_ok=True)  # this build's verdicts only
+    with book_environment(cache=build_dir / "cache", verdicts=verdicts):
         timings = execute(notebooks, args.profile)
     (build_dir / f"timings-{args.profile}.json").write_text(json.dumps(timings, indent=2))
     print("chapter times (s):", json.dumps(timings))

@@ -19,7 +19,38 @@ def _notebook(path):
 def test_every_chapter_is_in_the_toc():
     toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
     listed = {entry["file"] for entry in toc["chapters"]}
-    assert listed == {f"chapters/{p.stem}" for p in CHAPTERS}
+    notebooks = {f"chapters/{p.stem}" for p in CHAPTERS}
+    assert notebooks <= listed
+    for page in listed - notebooks:
+        assert (ROOT / f"{page}.md").exists(), f"{page} is in the table of contents but missing"
+
+
+def test_label_definitions_are_the_engines():
+    """The intro and the recipe page define the labels exactly as convbook.stats does."""
+    from convbook import stats
+
+    for page in ("intro.md", "recipe.md"):
+        text = " ".join((ROOT / "chapters" / page).read_text(encoding="utf-8").split())
+        for label, meaning in stats.LABEL_MEANINGS.items():
+            assert f"**{label}**: {meaning}" in text, f"{page}: definition of {label!r}"
+
+
+def test_recipe_page_states_the_recipe_in_force():
+    from convbook import profiles
+
+    text = (ROOT / "chapters" / "recipe.md").read_text(encoding="utf-8")
+    book, full = profiles.get("book"), profiles.get("full")
+    rows = {line.split("|")[1].strip(): line for line in text.splitlines()
+            if line.startswith("| ") and line.count("|") >= 5}
+    assert f"| {book.batch_size}, {book.epochs} | {full.batch_size}, {full.epochs} |" in \
+        rows["batch, epochs"]
+    assert f"| {book.recipe.lr}, linear warm-up over the first {book.recipe.warmup:.0%}" in \
+        rows["learning rate"].replace(" %", "%")
+    assert f"| {full.recipe.lr}, same shape" in rows["learning rate"]
+    assert f"| {book.recipe.label_smoothing} |" in rows["label smoothing"]
+    assert f"| {book.width} | {full.width} |" in rows["base width"]
+    assert f"| {book.seeds} for every comparison" in rows["seeds"]
+    assert book.recipe.weight_decay == 5e-4 and "5·10⁻⁴" in rows["weight decay"]
 
 
 @pytest.mark.parametrize("path", CHAPTERS, ids=lambda p: p.stem)
@@ -67,10 +98,20 @@ def test_site_has_every_page_with_figures_and_verdicts(built_book):
         page = (html_dir / "chapters" / f"{path.stem}.html").read_text(encoding="utf-8")
         assert page.count("<img") >= 3, f"{path.stem}: figures missing"
         assert "convbook-explorer" in page, f"{path.stem}: explorer missing"
-        claims = re.findall(r"<strong>(C\d+\.\d+): (confirmed|nuanced|refuted)\.</strong>", page)
+        claims = re.findall(r"<strong>(C\d+\.\d+): (confirmed|refuted|inconclusive|nuanced)"
+                            r"\.</strong>", page)
         assert len(claims) >= 2, f"{path.stem}: verdicts not pasted"
         assert "In one minute" in page
         assert "colab.research.google.com" in page
+
+
+def test_every_verdict_lands_in_the_verdicts_file(built_book):
+    verdicts = json.loads((built_book / "verdicts.json").read_text())
+    chapters = {v["chapter"] for v in verdicts.values()}
+    assert chapters == {p.stem for p in CHAPTERS}
+    for key, v in verdicts.items():
+        assert v["label"] in ("confirmed", "refuted", "inconclusive", "nuanced"), key
+        assert v["profile"] == "smoke" and v["seeds"] and v["device"] and v["text"], key
 
 
 def test_every_figure_has_a_caption(built_book):

@@ -66,14 +66,6 @@ def test_two_3x3_concentrate_more_than_one_5x5():
     assert receptive.central_mass(pair, 3) > receptive.central_mass(five, 3)
 
 
-def test_compare_stacks_counts_real_modules():
-    table = receptive.compare_stacks(64, [(5, 1), (3, 2)])
-    five, pair = table.rows
-    assert five["receptive field"] == pair["receptive field"] == "5x5"
-    assert five["parameters, C = 64 (measured)"] == 25 * 64 * 64 + 64
-    assert pair["parameters, C = 64 (measured)"] == 2 * (9 * 64 * 64 + 64)
-
-
 def test_non_square_kernels_are_refused_clearly():
     with pytest.raises(ValueError, match="non-square"):
         receptive.receptive_field(nn.Conv2d(3, 3, (1, 3)))

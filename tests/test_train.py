@@ -73,3 +73,88 @@ def test_fit_rejects_float_images():
 
 def test_pick_device_prefers_what_is_given():
     assert train.pick_device("cpu").type == "cpu"
+
+
+def test_fit_keeps_test_predictions_and_final_training_error():
+    torch.manual_seed(0)
+    test = _colour_problem(seed=1)
+    result = train.fit(_tiny_net(), _colour_problem(), test, epochs=2, batch_size=64,
+                       measure_train_error=True, progress=False)
+    assert result.predictions.shape == (len(test[1]),)
+    assert result.test_accuracy == pytest.approx((result.predictions.long() == test[1]).float()
+                                                 .mean().item())
+    assert 0 <= result.final_train_error <= 1
+    assert result.steps == 2 * 4
+
+
+def test_fit_with_bfloat16_autocast_on_the_cpu():
+    torch.manual_seed(0)
+    model = _tiny_net().to(memory_format=torch.channels_last)
+    result = train.fit(model, _colour_problem(), _colour_problem(seed=1), epochs=3,
+                       batch_size=64, lr=0.1, amp=True, device="cpu", progress=False)
+    assert result.test_accuracy > 0.8
+    # batch norm stays float32 under autocast
+    assert model[1].weight.dtype == torch.float32 and model[1].running_mean.dtype == torch.float32
+
+
+def test_one_step_runs_and_warmup_bounds_work():
+    images, labels = _colour_problem(n=32)
+    for warmup in (0.0, 0.5, 0.99):
+        result = train.fit(_tiny_net(), (images, labels), None, epochs=1, batch_size=64,
+                           warmup=warmup, progress=False)
+        assert result.steps == 1 and len(result.history) == 1
+
+
+def test_diverging_run_raises_instead_of_reporting():
+    with pytest.raises(train.DivergedError, match="diverged.*smaller lr"):
+        train.fit(_tiny_net(), _colour_problem(), _colour_problem(seed=1), epochs=2,
+                  batch_size=64, lr=1e6, progress=False)
+
+
+@pytest.mark.parametrize("changes, message", [
+    ({"lr": 0.0}, "lr must be a finite number > 0"),
+    ({"lr": float("nan")}, "lr must be a finite number > 0"),
+    ({"lr": float("inf")}, "lr must be a finite number > 0"),
+    ({"warmup": -1}, r"warmup is a share of the steps in \[0, 1\)"),
+    ({"warmup": 1.0}, r"warmup is a share of the steps in \[0, 1\)"),
+    ({"weight_decay": -1}, "weight_decay must be >= 0"),
+    ({"label_smoothing": -0.1}, r"label_smoothing must be in \[0, 1\)"),
+    ({"momentum": 0.0}, "Nesterov momentum needs momentum > 0"),
+    ({"epochs": 0}, "epochs must be >= 1"),
+    ({"bogus": 1}, "unknown recipe field"),
+])
+def test_recipe_refuses_bad_settings(changes, message):
+    with pytest.raises(ValueError, match=message):
+        train.RECIPE.with_(**changes)
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda x, y: (x, y[:-1]), "must pair one to one"),
+    (lambda x, y: (x, y.int()), "1-D int64"),
+    (lambda x, y: (x, y + 10), r"labels must lie in 0..2"),
+    (lambda x, y: (x[:, :1], y), "3 channels"),
+    (lambda x, y: (x.permute(0, 2, 3, 1), y), "3 channels first"),
+    (lambda x, y: (x[:0], y[:0]), "holds no images"),
+])
+def test_fit_refuses_bad_data(make, message):
+    images, labels = _colour_problem(n=64)
+    with pytest.raises(ValueError, match=message):
+        train.fit(_tiny_net(), make(images, labels), None, epochs=1, progress=False)
+    with pytest.raises(ValueError, match=message):
+        train.fit(_tiny_net(), (images, labels), make(images, labels), epochs=1, progress=False)
+
+
+def test_device_that_is_missing_is_refused():
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match="no usable CUDA GPU"):
+            train.pick_device("cuda")
+    with pytest.raises(ValueError, match="not a device name"):
+        train.pick_device("gpu0")
+
+
+def test_normalize_builds_its_constants_once():
+    x = torch.zeros(2, 3, 4, 4, dtype=torch.uint8)
+    train.normalize(x)
+    constants = train._NORM_CONSTANTS[x.device]
+    train.normalize(x)
+    assert train._NORM_CONSTANTS[x.device] is constants

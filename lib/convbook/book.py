@@ -5,19 +5,22 @@ Kept here so every chapter's code cells stay one or two lines long.
 
 from __future__ import annotations
 
+import json
 import os
+import tempfile
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 
 from convbook import data as data_module
-from convbook import profiles
+from convbook import profiles, stats
 from convbook.explore import static_mode
 from convbook.profiles import Profile
 from convbook.train import pick_device, seed_everything
 from convbook.viz.style import apply_style
 
-VERDICTS = ("confirmed", "nuanced", "refuted")
+VERDICTS = stats.LABELS
 
 
 @dataclass
@@ -29,23 +32,36 @@ class Setup:
     device: torch.device
     data_root: str | None
 
-    def data(self) -> data_module.CifarData:
-        """CIFAR-10 at this profile's sizes, on this chapter's device."""
-        return data_module.load(self.profile.train_size, self.profile.test_size,
-                                root=self.data_root, device=self.device, seed=self.seed)
+    def data(self, train_size: int | None = None) -> data_module.CifarData:
+        """CIFAR-10 at this profile's sizes, on this chapter's device; ``train_size`` lowers
+        the number of training images (a chapter whose networks are costly shrinks its task)."""
+        size = self.profile.train_size
+        if train_size is not None:
+            size = train_size if size is None else min(size, train_size)
+        return data_module.load(size, self.profile.test_size, root=self.data_root,
+                                device=self.device, seed=self.seed)
+
+    @property
+    def seeds(self) -> list[int]:
+        """The seeds every deciding comparison trains."""
+        return self.profile.seed_list(self.seed)
 
     def __repr__(self) -> str:
-        return f"{self.profile.describe()}; device {self.device.type}; seed {self.seed}"
+        return f"{self.profile.describe()}; device {self.device.type}; first seed {self.seed}"
 
 
 def start(profile: str = "auto", seed: int = 0, data_root: str | None = None,
-          device: str | None = None) -> Setup:
-    """Pick the profile and device, seed, style the figures; return the chapter's Setup."""
+          device: str | None = None, seeds: int | None = None) -> Setup:
+    """Pick the profile and device, seed, style the figures; return the chapter's Setup.
+
+    ``seed`` is the first seed of every comparison; ``seeds`` (default: the profile's) how
+    many each deciding comparison trains; fewer save time, below 3 nothing can be decided.
+    """
     apply_style()
     seed_everything(seed)
     if data_root:
         os.environ["CONVBOOK_DATA"] = str(data_root)
-    return Setup(profiles.get(profile), seed, pick_device(device), data_root)
+    return Setup(profiles.get(profile, seeds), seed, pick_device(device), data_root)
 
 
 def glue(name: str, value, display: bool = False) -> None:
@@ -91,18 +107,65 @@ def markdown(text: str):
     return Markdown(text)
 
 
-def verdict(name: str, claim: str, status: str, text: str) -> str:
-    """Glue a verdict on a claim as Markdown under ``name`` and return its text.
+def render(v: stats.Verdict) -> str:
+    """A verdict as Markdown: the claim, its label, the sentence that explains it."""
+    return f"**{v.claim}: {v.label}.** {v.text}"
 
-    ``status`` must be computed from the run (confirmed / nuanced / refuted). In a live notebook
-    the verdict is shown right away; in the book it appears where the page pastes ``name``.
-    """
-    if status not in VERDICTS:
-        raise ValueError(f"status must be one of {', '.join(VERDICTS)}, got {status!r}")
+
+def verdict(name: str, v: stats.Verdict, chapter: str, setup: Setup | None = None) -> str:
+    """Glue verdict ``v`` as Markdown under ``name``, record it in the build's verdicts file,
+    and return its Markdown. In a live notebook the verdict is shown right away; in the book it
+    appears where the page pastes ``name``."""
+    if not isinstance(v, stats.Verdict):
+        raise TypeError(f"verdict needs a stats.Verdict computed by a chapter's rule, got "
+                        f"{type(v).__name__}")
     from IPython.display import Markdown, display
 
-    markdown = f"**{claim}: {status}.** {text}"
-    glue(name, Markdown(markdown))
+    text = render(v)
+    glue(name, Markdown(text))
+    record_verdict(chapter, v, setup)
     if not static_mode():
-        display(Markdown(markdown))
-    return markdown
+        display(Markdown(text))
+    return text
+
+
+def verdicts_path() -> Path | None:
+    """The build's machine-readable verdicts file: $CONVBOOK_VERDICTS (the book's build sets
+    it to _build/verdicts.json); None outside a build."""
+    path = os.environ.get("CONVBOOK_VERDICTS")
+    return Path(path) if path else None
+
+
+def record_verdict(chapter: str, v: stats.Verdict, setup: Setup | None = None) -> None:
+    """Add (or replace) ``chapter``'s verdict on ``v.claim`` in the verdicts file, atomically."""
+    path = verdicts_path()
+    if path is None:
+        return
+    try:
+        entries = json.loads(path.read_text()) if path.exists() else {}
+    except (OSError, ValueError):
+        entries = {}
+    entry = {"chapter": chapter, **v.as_dict()}
+    if setup is not None:
+        entry.update(profile=setup.profile.name, seeds=setup.seeds, device=setup.device.type)
+    entries[f"{chapter}:{v.claim}"] = entry
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+    with os.fdopen(fd, "w") as handle:
+        json.dump(entries, handle, indent=1, ensure_ascii=False)
+    os.replace(tmp, path)
+
+
+def glue_name(claim: str) -> str:
+    """The glue name of a claim's verdict: "C1.1" -> "verdict_c11"."""
+    return "verdict_" + claim.lower().replace(".", "")
+
+
+def publish(setup: Setup, chapter: str, verdicts: list[stats.Verdict], one_minute: str) -> None:
+    """Glue every verdict of a chapter (``verdict_c11``, ...), the one-line list the intro's
+    table pastes (``verdicts``) and the "In one minute" text (``one_minute``); record each
+    verdict in the build's verdicts file."""
+    for v in verdicts:
+        verdict(glue_name(v.claim), v, chapter, setup)
+    glue_text("verdicts", " · ".join(f"{v.claim} {v.label}" for v in verdicts))
+    glue("one_minute", markdown(one_minute))

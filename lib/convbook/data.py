@@ -25,6 +25,7 @@ CLASSES = (
 )
 SPLITS = ("train", "test")
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp"}
+SHUFFLE_SEED = 2012  # the order every split is shuffled into on load
 
 
 def data_root(root: str | os.PathLike | None = None) -> Path:
@@ -171,6 +172,11 @@ def cifar10(
         if n < len(labels):
             keep = _stratified(labels, n, seed)
             images, labels = images[keep], labels[keep]
+    # Files come in class order (an ImageFolder tree is sorted by class): shuffle once, with a
+    # fixed generator, so that any slice ("the first batches", "five test images") mixes the
+    # classes, and every chapter sees the same order.
+    order = torch.randperm(len(labels), generator=torch.Generator().manual_seed(SHUFFLE_SEED))
+    images, labels = images[order], labels[order]
     if device is not None:
         images, labels = images.to(device), labels.to(device)
     return images, labels
@@ -186,6 +192,17 @@ class CifarData:
 
     def describe(self) -> str:
         return (f"{self.source}: {len(self.train[1]):,} training / {len(self.test[1]):,} test images")
+
+    def digest(self) -> str:
+        """A digest of the tensors' contents (the run cache's key for the data): another
+        subset, a relabelled file or another order gives another digest."""
+        if getattr(self, "_digest", None) is None:
+            h = hashlib.sha256()
+            for tensor in (*self.train, *self.test):
+                h.update(str((tensor.dtype, tuple(tensor.shape))).encode())
+                h.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+            self._digest = h.hexdigest()
+        return self._digest
 
 
 def load(

@@ -1,80 +1,149 @@
-"""Run a comparison of model variants under one profile, cache finished runs, return a table.
+"""Run variants × seeds under one profile, cache finished runs, return typed results.
 
-Every variant is built from the same seed, trained by ``train.fit`` on the same data with the
-same budget, and measured by ``measure``. A finished run is stored (figures, history and
-weights) under ``cache_dir()/runs``, keyed by everything that decides its result, so running a
-chapter again with the same configuration reuses it.
+Every variant is built from each seed, trained by ``train.fit`` on the same data with the same
+recipe, scored on every test image (the per-image correctness is kept, so comparisons are
+paired), and measured by ``measure`` (parameters, MACs, latency). A finished run is stored
+under ``cache_dir()/runs``, keyed by everything that shapes its result: the model's structure,
+its initial weights and the code of its modules, the recipe, the training code, the data's
+contents, the seed, the device type and the library versions. Cache files are written
+atomically; one that cannot be read is reported, deleted and rebuilt; a cache that cannot be
+written warns once and the run goes on without it.
 """
 
 from __future__ import annotations
 
 import hashlib
+import inspect
 import json
-import math
-from collections.abc import Callable
-from dataclasses import dataclass
+import os
+import tempfile
+import warnings
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
 
 import torch
 from torch import nn
 
 import convbook
-from convbook import measure
+from convbook import measure, stats
+from convbook import train as train_module
 from convbook.data import CifarData, cache_dir
 from convbook.errors import ConfigError
 from convbook.profiles import Profile
 from convbook.tables import Table
-from convbook.train import FitResult, fit, pick_device, seed_everything
+from convbook.train import FitResult, Recipe, fit, pick_device, seed_everything
 
 
 @dataclass
 class Run:
-    """One trained variant: its cost, its result, and the trained model."""
+    """One variant trained from one seed."""
+
+    seed: int
+    test_accuracy: float
+    correct: torch.Tensor  # bool, one entry per test image
+    history: list[dict]
+    final_train_error: float | None
+    model: nn.Module
+    cached: bool = False
+
+
+@dataclass
+class Variant:
+    """One variant across seeds: its cost (measured once) and its runs."""
 
     name: str
     params: int
     macs: int
-    test_accuracy: float
-    seconds_per_epoch: float
-    history: list[dict]
-    model: nn.Module
-    cached: bool = False
+    runs: list[Run]
+    latency: dict[str, float] = field(default_factory=dict)  # seconds per batch
 
-    def row(self) -> dict:
-        return {
-            "variant": self.name,
-            "test accuracy": f"{100 * self.test_accuracy:.1f}%",
-            "parameters": f"{self.params:,}",
-            "MACs / image": f"{self.macs / 1e6:.2f} M",
-            "train s / epoch": f"{self.seconds_per_epoch:.2f}",
-        }
+    @property
+    def accuracies(self) -> list[float]:
+        return [run.test_accuracy for run in self.runs]
+
+    @property
+    def test_accuracy(self) -> float:
+        """Mean test accuracy over seeds."""
+        return sum(self.accuracies) / len(self.runs)
+
+    @property
+    def accuracy_sd(self) -> float:
+        """Standard deviation of test accuracy across seeds (0 with one seed)."""
+        return float(torch.tensor(self.accuracies).std()) if len(self.runs) > 1 else 0.0
+
+    @property
+    def model(self) -> nn.Module:
+        """The trained model of the first seed (for figures that look inside a network)."""
+        return self.runs[0].model
+
+    @property
+    def history(self) -> list[dict]:
+        return self.runs[0].history
+
+    @property
+    def correct(self) -> torch.Tensor:
+        """seeds × test images, 1 where the run classified the image correctly."""
+        return torch.stack([run.correct for run in self.runs]).float()
+
+    def row(self, batch_size: int) -> dict:
+        accuracy = f"{100 * self.test_accuracy:.1f}%"
+        if len(self.runs) > 1:
+            accuracy += f" ± {100 * self.accuracy_sd:.1f}"
+        row = {"variant": self.name, "test accuracy": accuracy, "seeds": len(self.runs),
+               "parameters": f"{self.params:,}", "MACs / image": f"{self.macs / 1e6:.2f} M"}
+        if self.latency:
+            row[f"forward ms (batch {batch_size})"] = f"{1000 * self.latency['forward']:.1f}"
+            row["forward + backward ms"] = f"{1000 * self.latency['forward_backward']:.1f}"
+        return row
 
 
 @dataclass
 class Results:
-    """The runs of one comparison and the conditions they ran under (for the table's caption)."""
+    """The variants of one comparison and the conditions they ran under."""
 
-    runs: list[Run]
+    variants: list[Variant]
     profile: Profile
+    recipe: Recipe
     data: str
     device: str
-    seed: int
+    seeds: tuple[int, ...]
 
-    def __getitem__(self, name: str) -> Run:
-        for run in self.runs:
-            if run.name == name:
-                return run
-        raise KeyError(f"no variant {name!r}; variants: {', '.join(r.name for r in self.runs)}")
+    def __getitem__(self, name: str) -> Variant:
+        for variant in self.variants:
+            if variant.name == name:
+                return variant
+        raise KeyError(f"no variant {name!r}; variants: "
+                       f"{', '.join(v.name for v in self.variants)}")
 
     def __iter__(self):
-        return iter(self.runs)
+        return iter(self.variants)
+
+    def __len__(self) -> int:
+        return len(self.variants)
+
+    def difference(self, a: str, b: str, confidence: float = 0.95) -> stats.Difference:
+        """Test accuracy of ``a`` minus that of ``b``, paired over the seeds both ran and the
+        test images, with the interval of ``stats.paired_difference``."""
+        va, vb = self[a], self[b]
+        seeds = [s for s in (r.seed for r in va.runs) if s in {r.seed for r in vb.runs}]
+        if not seeds:
+            raise ConfigError(f"{a!r} and {b!r} share no seed, so they cannot be paired")
+        pick = lambda v: torch.stack([r.correct for r in v.runs if r.seed in seeds]).float()
+        return stats.paired_difference(pick(va), pick(vb), confidence)
 
     def caption(self) -> str:
-        p = self.profile
-        return (f"{self.data}; {p.epochs} epochs at base width {p.width} (profile '{p.name}'); "
-                f"device {self.device}; seed {self.seed}.")
+        seeds = len(self.seeds)
+        latency = ("; latency: median of repeated timed batches (torch.utils.benchmark), "
+                   f"training batch size, {self.device}"
+                   if any(v.latency for v in self.variants) else "")
+        return (f"{self.data}; {self.recipe.epochs} epochs (recipe: see 'Training recipe'); "
+                f"base width {self.profile.width}; profile '{self.profile.name}'; device "
+                f"{self.device}; accuracy is the mean over {seeds} seed{'s' if seeds > 1 else ''}"
+                f"{' ± its standard deviation' if seeds > 1 else ''}{latency}.")
 
     def rows(self) -> list[dict]:
-        return [run.row() for run in self.runs]
+        return [v.row(self.recipe.batch_size) for v in self.variants]
 
     def table(self) -> Table:
         return Table(self.rows(), caption=self.caption())
@@ -86,73 +155,144 @@ class Results:
         return repr(self.table())
 
 
-def accuracy_margin(accuracy: float, n_test: int) -> float:
-    """Two standard errors of the difference between two accuracies near ``accuracy`` measured
-    on ``n_test`` images each: differences smaller than this are test-set sampling noise."""
-    p = min(max(accuracy, 1e-3), 1 - 1e-3)
-    return 2 * math.sqrt(2 * p * (1 - p) / max(n_test, 1))
+# --- the cache --------------------------------------------------------------------------------
+
+_warned: set[str] = set()
 
 
-def judge(claimed_better: float, other: float, n_test: int) -> str:
-    """Verdict on "A is more accurate than B": confirmed if A wins by more than the noise margin,
-    refuted if it loses by more, nuanced if the difference is inside it."""
-    margin = accuracy_margin((claimed_better + other) / 2, n_test)
-    if claimed_better - other > margin:
-        return "confirmed"
-    if other - claimed_better > margin:
-        return "refuted"
-    return "nuanced"
+def _warn_once(message: str) -> None:
+    if message not in _warned:
+        _warned.add(message)
+        warnings.warn(message, RuntimeWarning, stacklevel=3)
 
 
-def _key(name: str, model: nn.Module, profile: Profile, seed: int, data: CifarData,
-         device: torch.device, fit_kwargs: dict) -> str:
+def _source_digest(objects) -> str:
+    digest = hashlib.sha256()
+    for obj in objects:
+        try:
+            digest.update(inspect.getsource(obj).encode())
+        except (OSError, TypeError):
+            digest.update(repr(obj).encode())
+    return digest.hexdigest()
+
+
+def _model_digest(model: nn.Module) -> dict:
+    """Structure (repr, with every block's flags in its extra_repr), the initial weights, and
+    the source code of every module class the model is made of."""
+    weights = hashlib.sha256()
+    for name, tensor in model.state_dict().items():
+        weights.update(name.encode())
+        weights.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+    classes = sorted({type(m) for m in model.modules()}, key=lambda c: c.__qualname__)
+    return {"repr": repr(model), "init": weights.hexdigest(),
+            "code": _source_digest(c for c in classes if not c.__module__.startswith("torch."))}
+
+
+def run_key(model: nn.Module, recipe: Recipe, seed: int, data: CifarData, device: torch.device,
+            extra: dict | None = None) -> str:
+    """The cache key of one run: a digest of everything that shapes its result."""
+    from convbook import data as data_module
+
     described = {
-        "name": name,
-        "model": repr(model),
-        "profile": [profile.train_size, profile.test_size, profile.epochs, profile.batch_size],
+        "model": _model_digest(model),
+        "recipe": sorted(recipe.__dict__.items()),
         "seed": seed,
-        "data": data.describe(),
+        "data": data.digest(),
         "device": device.type,
-        "fit": sorted((k, repr(v)) for k, v in fit_kwargs.items()),
+        "training code": _source_digest([train_module, data_module.CifarData]),
         "versions": [torch.__version__, convbook.__version__],
+        "extra": sorted((extra or {}).items()),
     }
-    return hashlib.sha256(json.dumps(described).encode()).hexdigest()[:20]
+    return hashlib.sha256(json.dumps(described, default=str).encode()).hexdigest()[:24]
 
 
-def run_variant(
-    name: str,
+def _runs_dir() -> Path | None:
+    folder = cache_dir() / "runs"
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        _warn_once(f"the run cache {folder} cannot be created ({exc}); runs are not cached. "
+                   f"Set CONVBOOK_CACHE to a writable folder to keep them.")
+        return None
+    return folder
+
+
+def _load(path: Path) -> dict | None:
+    if not path.exists():
+        return None
+    try:
+        stored = torch.load(path, map_location="cpu", weights_only=False)
+        if not isinstance(stored, dict) or {"result", "state_dict"} - set(stored):
+            raise ValueError("not a convbook run")
+        return stored
+    except Exception as exc:  # noqa: BLE001 -- a kill mid-write, a full disk, a foreign file
+        warnings.warn(f"the cached run {path} cannot be read ({type(exc).__name__}: {exc}); "
+                      f"deleting it and training again", RuntimeWarning, stacklevel=3)
+        try:
+            path.unlink()
+        except OSError:
+            pass
+        return None
+
+
+def save_atomic(obj, path: Path) -> bool:
+    """``torch.save`` to a temporary file in the same folder, then move it into place, so that
+    a kill or a full disk never leaves a partial file under ``path``. Returns False (after one
+    warning) when the folder cannot be written; the caller goes on without caching."""
+    tmp = None
+    try:
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
+        with os.fdopen(fd, "wb") as handle:
+            torch.save(obj, handle)
+        os.replace(tmp, path)
+        return True
+    except (OSError, RuntimeError) as exc:
+        if tmp is not None and os.path.exists(tmp):
+            os.unlink(tmp)
+        _warn_once(f"cannot write the cache file {path} ({type(exc).__name__}: {exc}); "
+                   f"results are kept in memory only")
+        return False
+
+
+# --- running ----------------------------------------------------------------------------------
+
+def train_run(
     build: Callable[[], nn.Module],
     data: CifarData,
-    profile: Profile,
+    recipe: Recipe,
     seed: int = 0,
     cache: bool = True,
     device: str | torch.device | None = None,
-    **fit_kwargs,
+    measure_train_error: bool = False,
 ) -> Run:
-    """Build one variant from ``seed``, train and measure it, or load it from the cache."""
+    """Build a model from ``seed``, train it by ``recipe`` and test it, or load the run from
+    the cache."""
     device = pick_device(device)
     seed_everything(seed)
     model = build()
-    params = measure.count_params(model)
-    macs = measure.count_macs(model, (3, 32, 32))
-    path = cache_dir() / "runs" / f"{_key(name, model, profile, seed, data, device, fit_kwargs)}.pt"
-    if cache and path.exists():
-        stored = torch.load(path, map_location="cpu", weights_only=False)
+    if not isinstance(model, nn.Module):
+        raise ConfigError(f"a variant's factory must return an nn.Module, got "
+                          f"{type(model).__name__}; pass e.g. partial(nets.CifarNet, 16)")
+    folder = _runs_dir() if cache else None
+    extra = {"measure_train_error": measure_train_error}
+    path = folder / f"{run_key(model, recipe, seed, data, device, extra)}.pt" if folder else None
+    stored = _load(path) if path is not None else None
+    if stored is not None:
         model.load_state_dict(stored["state_dict"])
         model.to(device)
         result = FitResult(**stored["result"])
         cached = True
     else:
-        result = fit(model, data.train, data.test, epochs=profile.epochs,
-                     batch_size=profile.batch_size, device=device, seed=seed, **fit_kwargs)
+        result = fit(model, data.train, data.test, recipe, device=device, seed=seed,
+                     measure_train_error=measure_train_error)
         cached = False
-        if cache:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            state = {k: v.cpu() for k, v in model.state_dict().items()}
-            torch.save({"result": result.__dict__, "state_dict": state}, path)
+        if path is not None:
+            state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
+            save_atomic({"result": result.__dict__, "state_dict": state}, path)
     model.eval()
-    return Run(name=name, params=params, macs=macs, test_accuracy=result.test_accuracy,
-               seconds_per_epoch=result.seconds_per_epoch, history=result.history,
+    correct = result.predictions.long() == data.test[1].cpu()
+    return Run(seed=seed, test_accuracy=result.test_accuracy, correct=correct,
+               history=result.history, final_train_error=result.final_train_error,
                model=model, cached=cached)
 
 
@@ -160,15 +300,39 @@ def compare(
     variants: dict[str, Callable[[], nn.Module]],
     data: CifarData,
     profile: Profile,
-    seed: int = 0,
+    seeds: Sequence[int] | None = None,
     cache: bool = True,
     device: str | torch.device | None = None,
-    **fit_kwargs,
+    recipe: Recipe | None = None,
+    latency: bool = True,
+    secondary: Sequence[str] = (),
+    measure_train_error: bool = False,
 ) -> Results:
-    """Train every variant (name -> model factory) under the same conditions; return the table."""
+    """Train every variant (name -> model factory) on every seed under the same conditions.
+
+    ``seeds`` defaults to the profile's; variants named in ``secondary`` (those no verdict
+    rests on) run the first seed only. ``latency`` times each variant's forward and
+    forward+backward pass at the training batch size on the device.
+    """
     if not variants:
-        raise ConfigError("compare needs at least one variant: {'name': lambda: model, ...}")
+        raise ConfigError("compare needs at least one variant: {'name': factory, ...}")
+    unknown = set(secondary) - set(variants)
+    if unknown:
+        raise ConfigError(f"secondary names unknown variants {sorted(unknown)}")
     device = pick_device(device)
-    runs = [run_variant(name, build, data, profile, seed, cache, device, **fit_kwargs)
-            for name, build in variants.items()]
-    return Results(runs=runs, profile=profile, data=data.describe(), device=device.type, seed=seed)
+    recipe = recipe or profile.recipe
+    seeds = tuple(profile.seed_list() if seeds is None else seeds)
+    if not seeds:
+        raise ConfigError("compare needs at least one seed, e.g. seeds=[0, 1, 2]")
+    out = []
+    for name, build in variants.items():
+        these = seeds[:1] if name in secondary else seeds
+        runs = [train_run(build, data, recipe, seed, cache, device, measure_train_error)
+                for seed in these]
+        model = runs[0].model
+        timing = {}
+        if latency:
+            timing = measure.train_latency(build(), recipe.batch_size, device=device)
+        out.append(Variant(name, measure.count_params(model), measure.count_macs(model),
+                           runs, timing))
+    return Results(out, profile, recipe, data.describe(), device.type, seeds)

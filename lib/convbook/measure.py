@@ -65,28 +65,73 @@ def count_macs(model: nn.Module, input_size: tuple[int, ...] = (3, 32, 32)) -> i
     return counter.get_total_flops() // 2
 
 
-def latency(
-    model: nn.Module,
-    input_size: tuple[int, ...] = (3, 32, 32),
-    device: str | torch.device | None = None,
-    min_run_time: float = 0.3,
-) -> float:
-    """Median seconds of one forward pass (eval mode, no grad) measured by torch.utils.benchmark.
-
-    The model is moved to ``device`` (default: where its parameters are). ``torch.utils.benchmark``
-    warms up, synchronises CUDA and repeats until ``min_run_time`` seconds have run.
-    """
-    if device is not None:
-        model = model.to(device)
+def _timer_median(fn, min_run_time: float) -> float:
     # torch.utils.benchmark imports cpp_extension, which warns about a missing CUDA toolkit on
     # CPU-only machines even though nothing is compiled; that warning is noise on the page.
     logging.getLogger("torch.utils.cpp_extension").setLevel(logging.ERROR)
     from torch.utils import benchmark
 
-    x = torch.randn(_input_shape(input_size), device=_device_of(model))
-    with _eval_mode(model):
-        timer = benchmark.Timer(stmt="model(x)", globals={"model": model, "x": x})
-        return timer.blocked_autorange(min_run_time=min_run_time).median
+    fn()  # warm-up: one-off costs (allocations, cuDNN's algorithm search) never count
+    timer = benchmark.Timer(stmt="fn()", globals={"fn": fn})
+    return timer.blocked_autorange(min_run_time=min_run_time).median
+
+
+def latency(
+    model: nn.Module,
+    input_size: tuple[int, ...] = (3, 32, 32),
+    device: str | torch.device | None = None,
+    min_run_time: float = 0.3,
+    backward: bool = False,
+) -> float:
+    """Median seconds of one pass over an input of ``input_size`` ((C, H, W) is a batch of
+    one; (N, C, H, W) a batch of N), measured by torch.utils.benchmark after a warm-up.
+
+    Forward only (eval mode, no grad) by default; ``backward=True`` times forward and
+    backward in training mode. The model is moved to ``device`` (default: where its
+    parameters are); the input is channels_last and under autocast exactly where
+    ``train.fit`` uses them. CUDA is synchronised by the timer, MPS by us.
+    """
+    from convbook.train import _autocast, default_amp, memory_format_for, pick_device, synchronize
+
+    if not isinstance(model, nn.Module):
+        raise ConfigError(f"latency needs an nn.Module instance, got {model!r}")
+    device = pick_device(device) if device is not None else _device_of(model)
+    memory_format = memory_format_for(device)
+    model = model.to(device=device, memory_format=memory_format)
+    shape = _input_shape(input_size)
+    x = torch.randn(shape, device=device).contiguous(
+        memory_format=memory_format if len(shape) == 4 else torch.contiguous_format)
+    amp = default_amp(device)
+    was_training = model.training
+
+    def forward():
+        with torch.no_grad(), _autocast(device, amp):
+            model(x)
+        synchronize(device) if device.type == "mps" else None
+
+    def forward_backward():
+        with _autocast(device, amp):
+            out = model(x)
+        out.float().sum().backward()
+        synchronize(device) if device.type == "mps" else None
+
+    try:
+        model.train(backward)
+        seconds = _timer_median(forward_backward if backward else forward, min_run_time)
+    finally:
+        model.train(was_training)
+        model.zero_grad(set_to_none=True)
+    return seconds
+
+
+def train_latency(model: nn.Module, batch_size: int, input_size: tuple[int, ...] = (3, 32, 32),
+                  device: str | torch.device | None = None,
+                  min_run_time: float = 0.3) -> dict[str, float]:
+    """Median seconds of a forward pass and of a forward + backward pass on one training batch
+    (``batch_size`` inputs of ``input_size``), as ``latency`` measures them."""
+    shape = (batch_size, *input_size)
+    return {"forward": latency(model, shape, device, min_run_time),
+            "forward_backward": latency(model, shape, device, min_run_time, backward=True)}
 
 
 def conv2d_params(
@@ -243,3 +288,30 @@ def se_overhead(channels: list[int], reductions: list[int]) -> Table:
              "2C²/r + C/r + C (formula)": 2 * c * (c // r) + c // r + c}
             for c in channels for r in reductions]
     return Table(rows, caption="One SE block (two 1x1 layers with biases).")
+
+
+CONV_KINDS = ("1x1", "kxk dense", "grouped", "depthwise")
+
+
+def conv_kind(conv: nn.Conv2d) -> str:
+    """What kind of convolution a layer is: depthwise (one input channel per group), grouped
+    (1 < groups < channels), 1x1 (pointwise, dense), or k x k dense."""
+    if conv.groups > 1 and conv.groups == conv.in_channels:
+        return "depthwise"
+    if conv.groups > 1:
+        return "grouped"
+    return "1x1" if tuple(conv.kernel_size) == (1, 1) else "kxk dense"
+
+
+def conv_census(model: nn.Module) -> dict[str, int]:
+    """Parameters in each kind of convolution (``CONV_KINDS``), plus "other" for everything
+    else (fully connected layers, norms, biases outside convolutions)."""
+    census = dict.fromkeys((*CONV_KINDS, "other"), 0)
+    counted = 0
+    for module in model.modules():
+        if isinstance(module, nn.Conv2d):
+            n = count_params(module)
+            census[conv_kind(module)] += n
+            counted += n
+    census["other"] = count_params(model) - counted
+    return census

@@ -13,6 +13,24 @@ from convbook.errors import ConfigError
 Unit = Callable[[int, int], nn.Module]
 
 
+def he_init(model: nn.Module) -> nn.Module:
+    """Initialise as torchvision's ResNets do: convolutions He-normal (fan-out, ReLU gain),
+    batch norm to the identity (weight 1, bias 0), linear layers as PyTorch makes them.
+
+    Without it PyTorch's default (uniform, variance 1/(3 fan_in)) shrinks the signal by about
+    a third per layer in a deep net without batch norm. Returns ``model``.
+    """
+    for module in model.modules():
+        if isinstance(module, nn.Conv2d):
+            nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
+            if module.bias is not None:
+                nn.init.zeros_(module.bias)
+        elif isinstance(module, (nn.BatchNorm2d, nn.GroupNorm)):
+            nn.init.ones_(module.weight)
+            nn.init.zeros_(module.bias)
+    return model
+
+
 class Classifier(nn.Sequential):
     """Global average pooling and one linear layer (after dropout, if asked): the head of every
     network in ``nets`` and ``zoo``."""
@@ -67,6 +85,7 @@ class CifarNet(nn.Module):
                 layers.append(nn.MaxPool2d(2))
         self.features = nn.Sequential(*layers)
         self.head = Classifier(channels, num_classes)
+        he_init(self)
 
     def forward(self, x: Tensor) -> Tensor:
         return self.head(self.features(x))
@@ -79,6 +98,7 @@ class TwoTowerNet(nn.Module):
         super().__init__()
         self.features = TwoTowerFeatures(width, towers)
         self.head = Classifier(self.features.out_channels, num_classes)
+        he_init(self)
 
     def forward(self, x: Tensor) -> Tensor:
         return self.head(self.features(x))
@@ -125,12 +145,13 @@ def bottleneck_unit(reduction: int, kernel_size: int = 3) -> Unit:
 
 class CifarResNet(nn.Module):
     """He et al.'s CIFAR networks: depth = 6n + 2 (a 3x3 stem, three stages of n two-layer
-    blocks at widths w, 2w, 4w, a linear head). ``skip=False`` gives the plain network of the
-    same depth; ``norm=False`` removes batch norm (chapter 5's gradient study);
+    blocks at widths w, 2w, 4w, a linear head), with their parameter-free option A shortcuts
+    (``shortcut="B"``: 1x1 convolutions). ``skip=False`` gives the plain network of the same
+    depth; ``norm=False`` removes every batch norm (chapter 5's gradient study);
     ``se_reduction`` puts a squeeze-and-excitation block in every block (chapter 8)."""
 
     def __init__(self, depth: int = 20, width: int = 16, skip: bool = True, norm: bool = True,
-                 num_classes: int = 10, se_reduction: int = 0) -> None:
+                 num_classes: int = 10, se_reduction: int = 0, shortcut: str = "A") -> None:
         super().__init__()
         if depth < 8 or (depth - 2) % 6:
             raise ConfigError(f"depth must be 6n + 2 with n >= 1 (8, 14, 20, 32, 44, 56...), "
@@ -144,11 +165,12 @@ class CifarResNet(nn.Module):
             for block in range(n):
                 stride = 2 if stage > 0 and block == 0 else 1
                 layers.append(BasicBlock(channels, out, stride, skip=skip, norm=norm,
-                                         se_reduction=se_reduction))
+                                         se_reduction=se_reduction, shortcut=shortcut))
                 channels = out
         self.features = nn.Sequential(*layers)
         self.head = Classifier(channels, num_classes)
         self.depth = depth
+        he_init(self)
 
     def forward(self, x: Tensor) -> Tensor:
         return self.head(self.features(x))

@@ -1,63 +1,91 @@
 """How big each run is: ``smoke`` proves every cell runs, ``book`` builds the website on a CPU,
-``full`` is for a reader with a GPU, ``auto`` picks ``full`` on a GPU and ``book`` elsewhere."""
+``full`` is for a reader with a GPU, ``auto`` picks ``full`` on a GPU and ``book`` elsewhere.
+
+A profile fixes the data size, the base width of the small networks, the training recipe
+(``train.Recipe``) and how many seeds every deciding comparison runs. Chapter-specific sizes
+(depths, sample counts) live in the chapter's own module, not here.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 import torch
 
 from convbook.errors import ConfigError
+from convbook.train import RECIPE, Recipe
 
 
 @dataclass(frozen=True)
 class Profile:
-    """Data size, training length and network width of every experiment in a chapter.
+    """Data size, network width, recipe and seeds of every experiment in a chapter.
 
     ``width`` is the base channel count of the small nets; chapters scale it, never replace it.
-    ``erf_samples`` is how many random inputs average an effective receptive field.
+    ``seeds`` is how many seeds (0, 1, ...) each deciding comparison trains.
     """
 
     name: str
     train_size: int | None  # None: the whole training set
-    test_size: int | None
-    epochs: int
+    test_size: int | None  # None: the whole test set
     width: int
-    batch_size: int = 256
-    erf_samples: int = 8
-    depths: tuple[int, ...] = (8, 14, 20)  # chapter 5: plain against residual at these depths
-    deep_epochs: int = 3  # chapter 5's deeper networks train this many epochs
+    recipe: Recipe = field(default_factory=lambda: RECIPE)
+    seeds: int = 3
     note: str = ""
+
+    @property
+    def epochs(self) -> int:
+        return self.recipe.epochs
+
+    @property
+    def batch_size(self) -> int:
+        return self.recipe.batch_size
+
+    def seed_list(self, first: int = 0) -> list[int]:
+        """The seeds a deciding comparison trains: ``first``, ``first + 1``, ..."""
+        return list(range(first, first + self.seeds))
 
     def describe(self) -> str:
         train = "all" if self.train_size is None else f"{self.train_size:,}"
         test = "all" if self.test_size is None else f"{self.test_size:,}"
         return (f"profile '{self.name}': {train} training / {test} test images, "
-                f"{self.epochs} epochs, base width {self.width}")
+                f"{self.epochs} epochs, base width {self.width}, {self.seeds} "
+                f"seed{'s' if self.seeds != 1 else ''}")
 
 
 PROFILES = {
-    "smoke": Profile("smoke", 512, 256, 1, 8, batch_size=128, erf_samples=2, depths=(8, 14),
-                     deep_epochs=1, note="proves every cell runs; numbers mean nothing"),
-    "book": Profile("book", 10_000, 2_000, 5, 16, depths=(8, 14, 20), deep_epochs=3,
-                    note="the website's build on 2 CPU cores: short runs, small nets"),
-    "full": Profile("full", None, None, 15, 64, batch_size=512, erf_samples=32,
-                    depths=(8, 20, 32, 56), deep_epochs=15,
-                    note="a GPU run on the whole of CIFAR-10"),
+    "smoke": Profile("smoke", 512, 256, 8, RECIPE.with_(epochs=1), seeds=1,
+                     note="proves every cell runs; numbers mean nothing"),
+    "book": Profile("book", 10_000, None, 16, RECIPE, seeds=3,
+                    note="the website's build on 2 CPU cores"),
+    "full": Profile("full", None, None, 32, RECIPE.with_(epochs=15, batch_size=128, lr=0.4),
+                    seeds=3, note="a GPU run on the whole of CIFAR-10"),
 }
 
 
-def get(name: str = "auto") -> Profile:
-    """The profile called ``name``; ``auto`` is ``full`` where CUDA is available, else ``book``."""
+def get(name: str = "auto", seeds: int | None = None) -> Profile:
+    """The profile called ``name``; ``auto`` is ``full`` where CUDA is available, else ``book``.
+    ``seeds`` lowers (or raises) the number of seeds, e.g. to save time on Colab."""
     if name == "auto":
         name = "full" if torch.cuda.is_available() else "book"
     if name not in PROFILES:
         raise ConfigError(
             f"unknown profile {name!r}; choose one of: auto, {', '.join(PROFILES)}"
         )
-    return PROFILES[name]
+    profile = PROFILES[name]
+    if seeds is not None:
+        if isinstance(seeds, bool) or not isinstance(seeds, int) or seeds < 1:
+            raise ConfigError(f"seeds must be a whole number >= 1 (3 or more for a verdict "
+                              f"that can decide), got {seeds!r}")
+        profile = replace(profile, seeds=seeds)
+    return profile
 
 
 def scaled(profile: Profile, **changes) -> Profile:
-    """A copy of ``profile`` with some fields changed (for a chapter that needs, e.g., more epochs)."""
+    """A copy of ``profile`` with some fields changed (e.g. a chapter's own width)."""
+    recipe_changes = {k: changes.pop(k) for k in list(changes) if k in Recipe.__dataclass_fields__}
+    if recipe_changes:
+        changes["recipe"] = profile.recipe.with_(**recipe_changes)
+    unknown = set(changes) - set(Profile.__dataclass_fields__)
+    if unknown:
+        raise ConfigError(f"unknown profile field(s) {sorted(unknown)}")
     return replace(profile, **changes)

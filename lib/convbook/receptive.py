@@ -24,7 +24,6 @@ from torch import nn
 
 from convbook.blocks.validate import check_positive
 from convbook.errors import ConfigError
-from convbook.tables import Table
 
 
 @dataclass(frozen=True)
@@ -243,26 +242,3 @@ def central_mass(erf: torch.Tensor, size: int) -> float:
     cy, cx, r = h // 2, w // 2, size // 2
     total = float(erf.sum())
     return float(erf[cy - r : cy + r + 1, cx - r : cx + r + 1].sum()) / total if total > 0 else 0.0
-
-
-def compare_stacks(channels: int, stacks: list[tuple[int, int]]) -> Table:
-    """Receptive field and parameters of stacks of ``depth`` k x k convolutions, C -> C channels.
-
-    ``stacks`` holds (kernel_size, depth) pairs. Parameters are counted on real modules (with a
-    bias per layer) and set beside the formula depth * (k^2 * C^2 + C).
-    """
-    from convbook.measure import count_params
-
-    rows = []
-    for kernel_size, depth in stacks:
-        modules = nn.Sequential(*[nn.Conv2d(channels, channels, kernel_size,
-                                            padding=kernel_size // 2) for _ in range(depth)])
-        rows.append({
-            "stack": f"{depth} x {kernel_size}x{kernel_size}",
-            "receptive field": f"{receptive_field(modules).size}x{receptive_field(modules).size}",
-            "weights per channel pair": depth * kernel_size**2,
-            f"parameters, C = {channels} (measured)": count_params(modules),
-            f"parameters, C = {channels} (formula)": depth * (kernel_size**2 * channels**2 + channels),
-        })
-    return Table(rows, caption=f"Stacks of same-padded convolutions from {channels} to {channels} "
-                               f"channels, one bias per output channel per layer.")

@@ -14,11 +14,15 @@ from convbook.errors import ConfigError
 
 def channel_shuffle(x: torch.Tensor, groups: int) -> torch.Tensor:
     """Reshape channels to (groups, C/groups), transpose, flatten: channel i*C/g + j moves to
-    j*g + i."""
+    j*g + i. The output keeps the input's memory format (one copy, channels_last stays so)."""
+    check_positive("groups", groups)
     n, c, h, w = x.shape
     if c % groups:
         raise ConfigError(f"groups={groups} does not divide the {c} channels")
-    return x.view(n, groups, c // groups, h, w).transpose(1, 2).contiguous().view(n, c, h, w)
+    if x.is_contiguous(memory_format=torch.channels_last) and not x.is_contiguous():
+        nhwc = x.permute(0, 2, 3, 1).view(n, h, w, groups, c // groups).transpose(3, 4)
+        return nhwc.reshape(n, h, w, c).permute(0, 3, 1, 2)
+    return x.view(n, groups, c // groups, h, w).transpose(1, 2).reshape(n, c, h, w)
 
 
 class ChannelShuffle(nn.Module):

@@ -6,8 +6,11 @@ import matplotlib.pyplot as plt
 from matplotlib.figure import Figure
 
 
-def plot_history(results, key: str = "test_accuracy", ax=None) -> Figure:
-    """One line per run: ``key`` of its history (test accuracy by default) against epoch."""
+def plot_history(results, key: str = "train_loss", ax=None) -> Figure:
+    """One line per variant (its first seed): ``key`` of the training history against epoch.
+    Training loss by default; test accuracy is measured once, at the end."""
+    from matplotlib.ticker import MaxNLocator
+
     if ax is None:
         _, ax = plt.subplots(figsize=(5, 3.3))
     for run in results:
@@ -15,7 +18,9 @@ def plot_history(results, key: str = "test_accuracy", ax=None) -> Figure:
         values = [100 * h[key] if "accuracy" in key else h[key] for h in run.history]
         ax.plot(epochs, values, marker="o", markersize=3, label=run.name)
     ax.set_xlabel("epoch")
-    ax.set_ylabel(key.replace("_", " ") + (" (%)" if "accuracy" in key else ""))
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    label = key.replace("_", " ").replace("train ", "training ")
+    ax.set_ylabel(label + (" (%, augmented batches)" if "accuracy" in key else ""))
     ax.legend(fontsize=9)
     return ax.figure
 
@@ -40,14 +45,15 @@ def plot_bars(labels: list[str], series: dict[str, list[float]], ylabel: str, lo
 
 
 def plot_tradeoff(results, x: str = "params", ax=None) -> Figure:
-    """Test accuracy against parameters (or MACs, or seconds per epoch), one labelled point per run."""
+    """Mean test accuracy (bars: ± one standard deviation over seeds) against parameters or
+    MACs, one labelled point per variant."""
     if ax is None:
         _, ax = plt.subplots(figsize=(5, 3.3))
-    labels = {"params": "parameters", "macs": "MACs per image",
-              "seconds_per_epoch": "training seconds per epoch"}
+    labels = {"params": "parameters", "macs": "MACs per image"}
     for run in results:
         value = getattr(run, x)
-        ax.scatter(value, 100 * run.test_accuracy, s=30)
+        ax.errorbar(value, 100 * run.test_accuracy, yerr=100 * run.accuracy_sd, fmt="o",
+                    markersize=5, capsize=3)
         ax.annotate(run.name, (value, 100 * run.test_accuracy), textcoords="offset points",
                     xytext=(5, 4), fontsize=9)
     ax.set_xscale("log")
@@ -81,12 +87,13 @@ def plot_layer_norms(series: dict[str, list[float]], ylabel: str = "RMS gradient
 
 
 def plot_families_by_depth(results, families: tuple[str, ...], depths: tuple[int, ...]) -> Figure:
-    """Final training and test error against depth for runs named "<family> <depth>"."""
+    """Final training error (unaugmented training images, final weights, mean over seeds) and
+    test error against depth for variants named "<family> <depth>"."""
     figure, axes = plt.subplots(1, 2, figsize=(8.4, 3.3), sharey=False)
     for family in families:
         runs = [results[f"{family} {d}"] for d in depths]
-        axes[0].plot(depths, [100 * (1 - r.history[-1]["train_accuracy"]) for r in runs],
-                     marker="o", label=family)
+        train_error = [sum(x.final_train_error for x in r.runs) / len(r.runs) for r in runs]
+        axes[0].plot(depths, [100 * e for e in train_error], marker="o", label=family)
         axes[1].plot(depths, [100 * (1 - r.test_accuracy) for r in runs], marker="o", label=family)
     for ax, title in zip(axes, ("training error", "test error")):
         ax.set_xlabel("depth (layers)")

@@ -1,0 +1,103 @@
+"""Chapter 2 — is a bigger kernel better? 3×3 kernels.
+
+- C2.1: two stacked 3×3 convolutions cover the receptive field of one 5×5 with fewer
+  parameters.
+- C2.2: the stack of 3×3 works better than the single 5×5.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import partial
+
+from torch import nn
+
+from convbook import experiments, measure, nets, receptive, stats
+from convbook.book import Setup
+from convbook.data import CifarData
+from convbook.tables import Table
+
+CHAPTER = "02-small-kernels"
+STACKS = ((5, 1), (3, 2), (7, 1), (3, 3))  # (kernel size, depth)
+ERF_DEPTHS = (1, 2, 4, 8, 16)
+ERF_SAMPLES = {"smoke": 2, "book": 8, "full": 32}
+
+
+@dataclass(frozen=True)
+class Stack:
+    kernel_size: int
+    depth: int
+    field: int
+    params: int
+
+
+def stack(kernel_size: int, depth: int, channels: int = 64) -> Stack:
+    """Receptive field and parameters (with biases) of ``depth`` same-padded k×k convolutions
+    from ``channels`` to ``channels``, counted on real modules."""
+    modules = nn.Sequential(*[nn.Conv2d(channels, channels, kernel_size, padding=kernel_size // 2)
+                              for _ in range(depth)])
+    return Stack(kernel_size, depth, receptive.receptive_field(modules).size,
+                 measure.count_params(modules))
+
+
+def stack_table(channels: int = 64) -> tuple[dict[tuple[int, int], Stack], Table]:
+    stacks = {(k, d): stack(k, d, channels) for k, d in STACKS}
+    rows = [{"stack": f"{s.depth} x {s.kernel_size}x{s.kernel_size}",
+             "receptive field": f"{s.field}x{s.field}",
+             "weights per channel pair": s.depth * s.kernel_size**2,
+             f"parameters, C = {channels} (measured)": s.params,
+             f"parameters, C = {channels} (formula)":
+                 s.depth * (s.kernel_size**2 * channels**2 + channels)}
+            for s in stacks.values()]
+    return stacks, Table(rows, caption=f"Stacks of same-padded convolutions from {channels} to "
+                                       f"{channels} channels, one bias per output channel per layer.")
+
+
+def erf_samples(setup: Setup) -> int:
+    return ERF_SAMPLES.get(setup.profile.name, 8)
+
+
+def run_kernels(setup: Setup, data: CifarData) -> experiments.Results:
+    """One 5×5 unit per stage against two 3×3 units (the deciding pair), and one 3×3 unit as
+    a shallower control (one seed)."""
+    width = setup.profile.width
+    return experiments.compare(
+        {"1 x 5x5 per stage": partial(nets.CifarNet, width, kernel_size=5),
+         "2 x 3x3 per stage": partial(nets.CifarNet, width, blocks_per_stage=2),
+         "1 x 3x3 per stage": partial(nets.CifarNet, width)},
+        data, setup.profile, seeds=setup.seeds, device=setup.device,
+        secondary=("1 x 3x3 per stage",))
+
+
+def verdict_c21(five: Stack, pair: Stack, centre_five: float, centre_pair: float) -> stats.Verdict:
+    """C2.1 is arithmetic: confirmed when the 3×3 pair has the 5×5's receptive field with fewer
+    parameters, refuted otherwise (no sampling noise, so never inconclusive). The centre share
+    of the gradient is reported beside it, not judged."""
+    holds = pair.field == five.field and pair.params < five.params
+    label = stats.CONFIRMED if holds else stats.REFUTED
+    text = (f"Two 3×3 layers see a {pair.field}×{pair.field} field, one 5×5 layer "
+            f"{five.field}×{five.field}, with {pair.params:,} parameters against {five.params:,} "
+            f"at 64 channels ({100 * pair.params / five.params:.0f}%). Equal analytic fields "
+            f"are not equal in use: the stack puts {100 * centre_pair:.0f}% of its gradient in "
+            f"the centre 3×3, the single 5×5 layer {100 * centre_five:.0f}%.")
+    return stats.Verdict("C2.1", label, text, numbers={
+        "fields": [five.field, pair.field], "params": [five.params, pair.params],
+        "centre_share": [centre_five, centre_pair]})
+
+
+def verdict_c22(results: experiments.Results) -> stats.Verdict:
+    """C2.2: the 3×3 pair's test accuracy minus the 5×5's, paired over seeds and images."""
+    diff = results.difference("2 x 3x3 per stage", "1 x 5x5 per stage")
+    v = stats.verdict_on_difference("C2.2", diff, "Test accuracy, two 3×3 units per stage minus "
+                                    "one 5×5 unit", +1)
+    pair, five = results["2 x 3x3 per stage"], results["1 x 5x5 per stage"]
+    v.text += (f" The 5×5 network holds {five.params:,} parameters, the 3×3 pairs "
+               f"{pair.params:,}: this comparison is at equal widths, not equal parameters.")
+    return v
+
+
+def one_minute(c21: stats.Verdict, c22: stats.Verdict, results: experiments.Results) -> str:
+    five, pair = c21.numbers["params"]
+    return (f"Two 3×3 layers see what one 5×5 sees for {100 * pair / five:.0f}% of its "
+            f"parameters, but weight the centre more (C2.1 {c21.label}). Trained on CIFAR-10, "
+            f"3×3 pairs minus 5×5: {c22.numbers['difference']} (C2.2 {c22.label}).")

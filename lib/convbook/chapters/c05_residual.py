@@ -1,0 +1,140 @@
+"""Chapter 5 — are deeper networks harder to train? Residual connections.
+
+- C5.1: deeper plain networks train worse (the degradation problem).
+- C5.2: vanishing gradients are the cause.
+- C5.3: skip connections let much deeper networks train.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import partial
+
+from convbook import experiments, gradients, nets, stats
+from convbook.book import Setup
+from convbook.data import CifarData
+
+CHAPTER = "05-residual"
+DEPTHS = {"smoke": (8, 14), "book": (8, 14, 20), "full": (8, 20, 32, 56)}
+VANISHING = 0.1  # first-layer gradient below a tenth of the last layer's counts as vanishing
+# Twenty narrow layers cost three CifarNets per image on a CPU: the book profile trains these
+# networks on half the training images (same epochs) to stay within its time budget.
+TRAIN_SIZE = {"book": 5_000}
+
+
+def data(setup: Setup) -> CifarData:
+    return setup.data(train_size=TRAIN_SIZE.get(setup.profile.name))
+
+
+def depths(setup: Setup) -> tuple[int, ...]:
+    return DEPTHS.get(setup.profile.name, DEPTHS["book"])
+
+
+def width(setup: Setup) -> int:
+    """Half the profile's width: these networks are deep."""
+    return max(setup.profile.width // 2, 4)
+
+
+def run_depths(setup: Setup, data: CifarData) -> experiments.Results:
+    """Plain and residual CIFAR ResNets at each depth; the shallowest plain and both deepest
+    nets (the comparisons verdicts rest on) run every seed, the rest one. Final training error
+    is measured on the unaugmented training images with the final weights."""
+    ds = depths(setup)
+    variants = {f"{kind} {d}": partial(nets.CifarResNet, d, width(setup), skip=kind == "residual")
+                for kind in ("plain", "residual") for d in ds}
+    deciding = {f"plain {ds[0]}", f"plain {ds[-1]}", f"residual {ds[-1]}"}
+    return experiments.compare(variants, data, setup.profile, seeds=setup.seeds,
+                               device=setup.device, measure_train_error=True,
+                               secondary=[n for n in variants if n not in deciding])
+
+
+def train_error_difference(results: experiments.Results, a: str, b: str) -> stats.Difference:
+    """Final training error of ``a`` minus ``b``, paired by seed. The training set is fixed,
+    not a sample, so the interval covers seeds only."""
+    errors_b = {r.seed: r.final_train_error for r in results[b].runs}
+    return stats.mean_interval([r.final_train_error - errors_b[r.seed]
+                                for r in results[a].runs if r.seed in errors_b])
+
+
+def gradient_ratios(depth: int, width: int, data: CifarData, seeds: list[int]) -> dict[str, list[float]]:
+    """First-to-last gradient ratio at initialisation, per seed, for plain and residual nets
+    with and without batch norm (He initialisation, mixed training batches)."""
+    out: dict[str, list[float]] = {}
+    for seed in seeds:
+        for name, norms in gradients.at_initialisation(depth, width, data.train, seed).items():
+            out.setdefault(name, []).append(gradients.first_to_last_ratio(norms))
+    return out
+
+
+@dataclass(frozen=True)
+class Degradation:
+    shallow: int
+    deep: int
+    plain_gap: stats.Difference  # training error, deep plain minus shallow plain
+    residual_gain: stats.Difference  # training error, deep plain minus deep residual
+
+
+def degradation(results: experiments.Results, ds: tuple[int, ...]) -> Degradation:
+    return Degradation(ds[0], ds[-1],
+                       train_error_difference(results, f"plain {ds[-1]}", f"plain {ds[0]}"),
+                       train_error_difference(results, f"plain {ds[-1]}", f"residual {ds[-1]}"))
+
+
+def _error(diff: stats.Difference) -> str:
+    if diff.seeds < 2:
+        return f"{100 * diff.mean:+.1f} points (one seed: no interval)"
+    return (f"{100 * diff.mean:+.1f} points ({diff.confidence:.0%} interval "
+            f"{100 * diff.low:+.1f} to {100 * diff.high:+.1f}, {diff.seeds} seeds)")
+
+
+def verdict_c51(d: Degradation) -> stats.Verdict:
+    """C5.1: the deeper plain net's final training error minus the shallower one's."""
+    label = stats.label_difference(d.plain_gap, +1)
+    text = (f"Final training error (unaugmented training images, final weights), {d.deep}-layer "
+            f"plain minus {d.shallow}-layer plain: {_error(d.plain_gap)}.")
+    if label == stats.INCONCLUSIVE:
+        text += (" The run cannot decide at these depths; He et al. saw degradation from 20 to "
+                 "56 layers, which the `full` profile trains.")
+    return stats.Verdict("C5.1", label, text, numbers={"difference": d.plain_gap})
+
+
+def verdict_c52(c51: stats.Verdict, ratios_bn: list[float], ratios_raw: list[float]) -> stats.Verdict:
+    """C5.2: are vanishing gradients the cause? With no degradation established (C5.1 not
+    confirmed) there is nothing to explain: inconclusive. Otherwise confirmed when the plain
+    net's first layer gets under a tenth of its last layer's gradient in every seed (with batch
+    norm, as trained), refuted when it gets more in every seed, inconclusive in between."""
+    low, high = min(ratios_bn), max(ratios_bn)
+    measured = (f"At initialisation the plain network's first layer receives {low:.2g} to "
+                f"{high:.2g} times the gradient of its last layer with batch norm, "
+                f"{min(ratios_raw):.2g} to {max(ratios_raw):.2g} without (He initialisation).")
+    if c51.label != stats.CONFIRMED:
+        return stats.Verdict("C5.2", stats.INCONCLUSIVE, measured + " Degradation was not "
+                             "established here (C5.1), so this run cannot name its cause.",
+                             numbers={"ratios_bn": ratios_bn, "ratios_no_bn": ratios_raw})
+    if high < VANISHING:
+        label, reading = stats.CONFIRMED, "Degradation and vanishing gradients appear together."
+    elif low >= VANISHING:
+        label, reading = stats.REFUTED, ("The network degraded with its gradients intact, as "
+                                         "He et al. argued: vanishing is not the cause here.")
+    else:
+        label, reading = stats.INCONCLUSIVE, "The seeds disagree on whether gradients vanish."
+    return stats.Verdict("C5.2", label, f"{measured} {reading}",
+                         numbers={"ratios_bn": ratios_bn, "ratios_no_bn": ratios_raw})
+
+
+def verdict_c53(d: Degradation) -> stats.Verdict:
+    """C5.3: at the greatest depth, the plain net's final training error minus the residual
+    net's (positive: the residual net trains better)."""
+    label = stats.label_difference(d.residual_gain, +1)
+    text = (f"Final training error at {d.deep} layers, plain minus residual: "
+            f"{_error(d.residual_gain)}.")
+    if label == stats.INCONCLUSIVE:
+        text += " Deeper networks (the `full` profile) would decide it."
+    return stats.Verdict("C5.3", label, text, numbers={"difference": d.residual_gain})
+
+
+def one_minute(c51: stats.Verdict, c52: stats.Verdict, c53: stats.Verdict, d: Degradation) -> str:
+    return (f"Plain networks, {d.deep} layers against {d.shallow}: training error "
+            f"{100 * d.plain_gap.mean:+.1f} points (C5.1 {c51.label}). Vanishing gradients as the "
+            f"cause: {c52.label}. Residual against plain at {d.deep} layers: training error "
+            f"{-100 * d.residual_gain.mean:+.1f} points (C5.3 {c53.label}).")

@@ -1,0 +1,71 @@
+"""Chapter 6 — must a convolution mix channels and space at once? Depthwise separable.
+
+- C6.1: depthwise + pointwise cuts parameters a lot compared with a standard convolution.
+- C6.2: the paper (Xception) reports better classification with it.
+"""
+
+from __future__ import annotations
+
+from functools import partial
+
+from convbook import experiments, measure, nets, stats
+from convbook.book import Setup
+from convbook.data import CifarData
+
+CHAPTER = "06-separable"
+MUCH_FEWER = 0.5  # "a lot": at most half the parameters
+
+
+def matched_width(width: int) -> int:
+    """The separable network's width whose parameter count is closest to the standard one's."""
+    target = measure.count_params(nets.CifarNet(width))
+    return nets.width_for_params(lambda w: nets.CifarNet(w, unit=nets.separable_unit()),
+                                 target, candidates=range(width, 4 * width + 1, 4))
+
+
+def run_separable(setup: Setup, data: CifarData) -> experiments.Results:
+    """Standard 3×3 units; separable units at the same width (one seed); separable units at
+    equal parameters (the deciding pair with the standard net)."""
+    width = setup.profile.width
+    wide = matched_width(width)
+    return experiments.compare(
+        {"standard 3x3": partial(nets.CifarNet, width),
+         "separable, same width": partial(nets.CifarNet, width, unit=nets.separable_unit()),
+         "separable, equal parameters": partial(nets.CifarNet, wide, unit=nets.separable_unit())},
+        data, setup.profile, seeds=setup.seeds, device=setup.device,
+        secondary=("separable, same width",))
+
+
+def verdict_c61(results: experiments.Results, device: str) -> stats.Verdict:
+    """C6.1 is a count: confirmed when the separable network at the same width holds at most
+    half the standard one's parameters, refuted otherwise (no noise, never inconclusive).
+    Measured step time is reported beside it."""
+    std, same = results["standard 3x3"], results["separable, same width"]
+    ratio = same.params / std.params
+    label = stats.CONFIRMED if ratio <= MUCH_FEWER else stats.REFUTED
+    text = (f"Per layer the saving follows 1/C + 1/k² (table above). For the whole network at "
+            f"the same width, separable units leave {same.params:,} of {std.params:,} parameters "
+            f"({100 * ratio:.0f}%) and {same.macs / 1e6:.2f} M of {std.macs / 1e6:.2f} M MACs.")
+    if std.latency and same.latency:
+        t = same.latency["forward_backward"] / std.latency["forward_backward"]
+        text += (f" One training step (forward and backward, measured on {device}) took "
+                 f"{t:.2f}× the standard network's time.")
+    return stats.Verdict("C6.1", label, text, numbers={"param_ratio": ratio})
+
+
+def verdict_c62(results: experiments.Results) -> stats.Verdict:
+    """C6.2: test accuracy of the separable network at equal parameters minus the standard one."""
+    diff = results.difference("separable, equal parameters", "standard 3x3")
+    v = stats.verdict_on_difference("C6.2", diff, "Test accuracy, separable minus standard at "
+                                    "equal parameters", +1)
+    matched, std = results["separable, equal parameters"], results["standard 3x3"]
+    v.text += (f" ({matched.params:,} against {std.params:,} parameters.) Xception's gain over "
+               f"Inception V3 on ImageNet was 0.8 points at about equal parameters.")
+    return v
+
+
+def one_minute(c61: stats.Verdict, c62: stats.Verdict) -> str:
+    return (f"Separable layers need 1/C + 1/k² of the weights; the whole network kept "
+            f"{100 * c61.numbers['param_ratio']:.0f}% of its parameters (C6.1 {c61.label}). At "
+            f"equal parameters, separable minus standard: {c62.numbers['difference']} "
+            f"(C6.2 {c62.label}).")

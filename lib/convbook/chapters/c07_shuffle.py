@@ -1,0 +1,87 @@
+"""Chapter 7 — can grouped channels be mixed? Channel shuffle.
+
+- C7.1: after a shuffle each group's output depends on more input channels, so the network is
+  more accurate than the same grouped network without it.
+- C7.2: channel shuffle with depthwise grouped convolutions reaches very few parameters with
+  accuracy beyond MobileNet and comparable to AlexNet.
+"""
+
+from __future__ import annotations
+
+from functools import partial
+
+from convbook import blocks, experiments, measure, nets, stats
+from convbook.book import Setup
+from convbook.data import CifarData
+from convbook.tables import Table
+
+CHAPTER = "07-shuffle"
+GROUPS = (2, 4, 8)
+DECIDING_GROUPS = 4  # g² <= C at the book's width: one shuffle can reach every input
+
+
+def name(groups: int, shuffle: bool) -> str:
+    return f"g={groups}, {'shuffle' if shuffle else 'no shuffle'}"
+
+
+def run_shuffle(setup: Setup, data: CifarData) -> experiments.Results:
+    """Grouped 3×3 units with and without a shuffle after each; only g = 4 (where a shuffle
+    can connect every input to every output of two layers) runs every seed."""
+    width = setup.profile.width
+    variants = {name(g, s): partial(nets.CifarNet, width, unit=nets.grouped_unit(g, shuffle=s))
+                for g in GROUPS for s in (False, True)}
+    return experiments.compare(
+        variants, data, setup.profile, seeds=setup.seeds, device=setup.device,
+        secondary=[n for n in variants if not n.startswith(f"g={DECIDING_GROUPS},")])
+
+
+def unit_costs() -> tuple[dict[str, int], Table]:
+    models = {
+        "ShuffleNet unit, g=3": blocks.ShuffleUnit(240, groups=3),
+        "MobileNet block (depthwise + pointwise)": blocks.DepthwiseSeparable(240, 240),
+        "ResNet bottleneck 240 -> 60 -> 240": blocks.Bottleneck(240, 60),
+        "ResNet basic block, 240 channels": blocks.BasicBlock(240, 240),
+    }
+    return ({k: measure.count_params(m) for k, m in models.items()},
+            measure.compare_models(models, input_size=(240, 28, 28)))
+
+
+def verdict_c71(results: experiments.Results) -> stats.Verdict:
+    """C7.1: test accuracy with the shuffle minus without, at g = 4 (same parameters and
+    MACs). Other group counts ran one seed and are reported, not judged."""
+    diff = results.difference(name(DECIDING_GROUPS, True), name(DECIDING_GROUPS, False))
+    v = stats.verdict_on_difference("C7.1", diff, f"Test accuracy at g = {DECIDING_GROUPS}, "
+                                    "with shuffle minus without (identical parameters and MACs)",
+                                    +1)
+    others = [g for g in GROUPS if g != DECIDING_GROUPS]
+    single = ", ".join(f"{100 * (results[name(g, True)].test_accuracy - results[name(g, False)].test_accuracy):+.1f} "
+                       f"points at g = {g}" for g in others)
+    v.text += f" One seed each, not judged: {single}."
+    return v
+
+
+def verdict_c72(unit_params: dict[str, int]) -> stats.Verdict:
+    """C7.2 has two parts. *Parameters*: confirmed when the ShuffleNet unit holds fewer
+    parameters than the MobileNet block of the same width, refuted otherwise. *Accuracy
+    against MobileNet and AlexNet*: this chapter trains no ShuffleNet against them, so that part
+    is inconclusive here by construction (the paper's ImageNet numbers are quoted in the text).
+    The combined label is therefore always nuanced, with the parameter part confirmed or
+    refuted: it cannot be confirmed, refuted or inconclusive as a whole until a chapter run
+    trains a ShuffleNet against a MobileNet-style network at equal MACs."""
+    shuffle = unit_params["ShuffleNet unit, g=3"]
+    mobile = unit_params["MobileNet block (depthwise + pointwise)"]
+    params = stats.Verdict(
+        "C7.2", stats.CONFIRMED if shuffle < mobile else stats.REFUTED,
+        f"a ShuffleNet unit on 240 channels holds {shuffle:,} parameters against {mobile:,} for "
+        f"a MobileNet block ({mobile / shuffle:.1f}×), mostly thanks to its 1/4 bottleneck")
+    accuracy = stats.Verdict(
+        "C7.2", stats.INCONCLUSIVE,
+        "not trained in this run; ShuffleNet's own ImageNet comparison is quoted above")
+    return stats.combine("C7.2", {"parameters": params, "accuracy": accuracy})
+
+
+def one_minute(c71: stats.Verdict, c72: stats.Verdict) -> str:
+    return (f"A shuffle lets every output of two grouped layers see every input when g² ≤ C, "
+            f"with no parameters or MACs (it is a memory copy). Accuracy at g = "
+            f"{DECIDING_GROUPS}, shuffle minus none: {c71.numbers['difference']} (C7.1 "
+            f"{c71.label}). C7.2: {c72.label}.")

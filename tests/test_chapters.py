@@ -1,0 +1,207 @@
+"""Every chapter's verdict rules, fed constructed results, for every label each can return."""
+
+import pytest
+import torch
+from convbook import experiments, profiles, stats
+from convbook.chapters import (c01_groups as c01, c02_kernels as c02, c03_inception as c03,
+                               c04_bottleneck as c04, c05_residual as c05, c06_separable as c06,
+                               c07_shuffle as c07, c08_excitation as c08)
+from torch import nn
+
+C, R, I, N = stats.CONFIRMED, stats.REFUTED, stats.INCONCLUSIVE, stats.NUANCED
+EFFECTS = {C: 0.08, R: -0.08, I: 0.0}  # planted accuracy difference for each label
+
+
+def _correct(effect: float, seeds: int = 3, images: int = 2000, seed: int = 0):
+    """Correctness matrices (seeds × images) of A and B, where A is right on ``effect`` more
+    of the images; seed-to-seed noise is small."""
+    g = torch.Generator().manual_seed(seed)
+    base = torch.rand(seeds, images, generator=g)
+    a = (base < 0.6 + effect).float()
+    b = (torch.rand(seeds, images, generator=g) < 0.6).float()
+    return a, b
+
+
+def _variant(name, correct, params=1000, macs=10**6, train_errors=None):
+    runs = [experiments.Run(seed=s, test_accuracy=float(row.mean()), correct=row.bool(),
+                            history=[], final_train_error=(train_errors or [None] * 9)[s],
+                            model=nn.Identity()) for s, row in enumerate(correct)]
+    return experiments.Variant(name, params, macs, runs,
+                               {"forward": 0.01, "forward_backward": 0.03})
+
+
+def _results(variants):
+    profile = profiles.get("book")
+    return experiments.Results(variants, profile, profile.recipe, "synthetic", "cpu", (0, 1, 2))
+
+
+def _pair(a_name, b_name, label, **extra):
+    a, b = _correct(EFFECTS[label])
+    return _results([_variant(a_name, a), _variant(b_name, b), *extra.get("more", [])])
+
+
+# --- chapter 1 -------------------------------------------------------------------------------
+
+def _net():
+    return c01.GroupedNet((1000, 300), (4 * 10**6, 10**6), (0.02, 0.03), (0.66, 0.60), "cpu")
+
+
+def test_c11_exact_counts_confirm_and_a_wrong_count_refutes():
+    exact = {1: 589824, 2: 294912, 8: 73728}
+    assert c01.verdict_c11(exact, _net()).label == C
+    assert c01.verdict_c11({**exact, 8: 80000}, _net()).label == R
+    assert "did not buy less time" in c01.verdict_c11(exact, _net()).text
+
+
+@pytest.mark.parametrize("gaps, controls, label", [
+    ([0.30, 0.28, 0.33], [0.02, 0.03, 0.01], C),
+    ([0.01, 0.02, 0.01], [0.30, 0.28, 0.33], R),
+    ([0.05, 0.01, 0.09], [0.04, 0.06, 0.02], I),
+])
+def test_c12_every_label(gaps, controls, label):
+    measures = [c01.TowerSeed(s, (0.5, 0.5 + g), (0.5, 0.5 + c), 0.01)
+                for s, (g, c) in enumerate(zip(gaps, controls))]
+    assert c01.verdict_c12(measures).label == label
+
+
+def test_c12_one_seed_is_inconclusive():
+    assert c01.verdict_c12([c01.TowerSeed(0, (0.1, 0.9), (0.5, 0.5), 0.001)]).label == I
+
+
+# --- chapter 2 -------------------------------------------------------------------------------
+
+def test_c21_counts():
+    five, pair = c02.stack(5, 1), c02.stack(3, 2)
+    assert c02.verdict_c21(five, pair, 0.4, 0.5).label == C
+    three = c02.stack(3, 1)  # smaller field: the claim does not hold for it
+    assert c02.verdict_c21(five, three, 0.4, 0.5).label == R
+
+
+@pytest.mark.parametrize("label", [C, R, I])
+def test_c22_every_label(label):
+    results = _pair("2 x 3x3 per stage", "1 x 5x5 per stage", label)
+    assert c02.verdict_c22(results).label == label
+
+
+# --- chapter 3 -------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("label", [C, R, I])
+def test_c31_every_label(label):
+    assert c03.verdict_c31(_pair("1x1 + 3x3 + 5x5", "3x3 only", label)).label == label
+
+
+def test_c32_counts():
+    params = {"naive Inception (3a)": 900, "one 3x3, 192 -> 224": 400,
+              "one 3x3, 192 -> 416": 700, "Inception (3a) with 1x1 reductions": 160}
+    assert c03.verdict_c32(params, 4.5).label == C
+    assert c03.verdict_c32({**params, "naive Inception (3a)": 500}, 4.5).label == R
+    measured, _ = c03.module_costs()
+    assert c03.verdict_c32(measured, 4.5).label == R  # one naive module is not the costly part
+
+
+# --- chapter 4 -------------------------------------------------------------------------------
+
+def test_c41_counts():
+    claimed = c04.claimed_counts()
+    assert claimed == (589_824, 69_632)
+    measured, _ = c04.worked_example()
+    assert c04.verdict_c41(measured, claimed).label == C
+    assert c04.verdict_c41((589_824, 70_000), claimed).label == R
+
+
+@pytest.mark.parametrize("shares, label", [
+    ({"a": 50, "b": 60}, C), ({"a": 10, "b": 10}, R), ({"a": 50, "b": 10}, N)])
+def test_c42_every_label(shares, label):
+    counts = {name: {"1x1": s, "kxk dense": 30, "grouped": 0, "depthwise": 5, "other": 5}
+              for name, s in shares.items()}
+    diff = stats.Difference(0.0, -0.01, 0.01, 3, 1000)
+    assert c04.verdict_c42(counts, diff).label == label
+
+
+# --- chapter 5 -------------------------------------------------------------------------------
+
+def _depths(plain_gap, residual_gain):
+    shallow = [0.20, 0.21, 0.19]
+    deep_plain = [s + g for s, g in zip(shallow, plain_gap)]
+    deep_res = [p - g for p, g in zip(deep_plain, residual_gain)]
+    ones = torch.ones(3, 10)
+    results = _results([_variant("plain 8", ones, train_errors=shallow),
+                        _variant("plain 20", ones, train_errors=deep_plain),
+                        _variant("residual 20", ones, train_errors=deep_res)])
+    return c05.degradation(results, (8, 20))
+
+
+@pytest.mark.parametrize("gaps, label", [
+    ([0.05, 0.06, 0.05], C), ([-0.05, -0.06, -0.05], R), ([0.05, -0.04, 0.0], I)])
+def test_c51_and_c53_every_label(gaps, label):
+    d = _depths(gaps, gaps)
+    assert c05.verdict_c51(d).label == label
+    assert c05.verdict_c53(d).label == label
+
+
+@pytest.mark.parametrize("c51, ratios, label", [
+    (C, [0.01, 0.02, 0.05], C),
+    (C, [0.5, 2.0, 17.0], R),
+    (C, [0.05, 0.5, 1.0], I),
+    (I, [0.01, 0.02, 0.05], I),   # nothing to explain: no degradation established
+])
+def test_c52_every_label(c51, ratios, label):
+    first = stats.Verdict("C5.1", c51, "")
+    assert c05.verdict_c52(first, ratios, [1e-3] * 3).label == label
+
+
+# --- chapter 6 -------------------------------------------------------------------------------
+
+def test_c61_counts():
+    ones = torch.ones(3, 10)
+    few = _results([_variant("standard 3x3", ones, params=1000),
+                    _variant("separable, same width", ones, params=250)])
+    assert c06.verdict_c61(few, "cpu").label == C
+    many = _results([_variant("standard 3x3", ones, params=1000),
+                     _variant("separable, same width", ones, params=600)])
+    assert c06.verdict_c61(many, "cpu").label == R
+
+
+@pytest.mark.parametrize("label", [C, R, I])
+def test_c62_every_label(label):
+    assert c06.verdict_c62(_pair("separable, equal parameters", "standard 3x3", label)).label == label
+
+
+# --- chapter 7 -------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("label", [C, R, I])
+def test_c71_every_label(label):
+    a, b = _correct(EFFECTS[label])
+    one = torch.ones(1, 10)
+    others = [_variant(c07.name(g, s), one) for g in (2, 8) for s in (False, True)]
+    results = _results([_variant(c07.name(4, True), a), _variant(c07.name(4, False), b), *others])
+    assert c07.verdict_c71(results).label == label
+
+
+def test_c72_parts():
+    params, _ = c07.unit_costs()
+    verdict = c07.verdict_c72(params)  # fewer parameters; accuracy not trained here
+    assert verdict.label == N and verdict.parts["parameters"].label == C
+    assert verdict.parts["accuracy"].label == I
+    heavier = c07.verdict_c72({**params, "ShuffleNet unit, g=3": 10**7})
+    assert heavier.label == N and heavier.parts["parameters"].label == R
+
+
+# --- chapter 8 -------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("label", [C, R, I])
+def test_c81_every_label(label):
+    a, b = _correct(EFFECTS[label])
+    results = _results([_variant("SE, r=2", a, params=1100), _variant("no SE", b),
+                        _variant("SE, r=8", a[:1])])
+    assert c08.verdict_c81(results).label == label
+
+
+@pytest.mark.parametrize("trained, untrained, label", [
+    ([0.30, 0.32, 0.31], [0.10, 0.11, 0.09], C),
+    ([0.10, 0.11, 0.09], [0.30, 0.32, 0.31], R),
+    ([0.10, 0.30, 0.20], [0.20, 0.10, 0.25], I),
+])
+def test_c82_every_label(trained, untrained, label):
+    s = c08.Specificity(trained, untrained, [0.05] * 3)
+    assert c08.verdict_c82(s).label == label
