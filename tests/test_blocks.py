@@ -1,6 +1,6 @@
 import pytest
 import torch
-from convbook import measure, nets, zoo
+from convbook import blocks, measure, nets, zoo
 from convbook.blocks import (
     BasicBlock,
     Bottleneck,
@@ -156,3 +156,35 @@ def test_grouped_unit_shuffle_keeps_cost():
     shuffled = nets.CifarNet(16, unit=nets.grouped_unit(4, shuffle=True))
     assert measure.count_params(plain) == measure.count_params(shuffled)
     assert measure.count_macs(plain) == measure.count_macs(shuffled)
+
+
+@pytest.mark.parametrize("build, message", [
+    (lambda: blocks.ConvBNAct(8, 8, 4), "kernel_size must be odd"),
+    (lambda: blocks.BNActConv(8, 8, 2), "kernel_size must be odd"),
+    (lambda: blocks.BottleneckConv(16, 4, kernel_size=4), "kernel_size must be odd"),
+    (lambda: blocks.Inception(16, 4, 4, 4, 4, 4, 4, kernel_size_5x5=4), "kernel_size must be odd"),
+    (lambda: blocks.ConvBNAct(8, 8, 3, padding=-1), "padding must be a whole number >= 0"),
+    (lambda: blocks.ConvBNAct(8, 8, 3, activation=nn.ReLU()), "not an instance"),
+    (lambda: blocks.ShuffleUnit(16, 0), "groups must be >= 1"),
+    (lambda: blocks.ShuffleV2Block(16, 33, 2), "out_channels must be even"),
+    (lambda: blocks.ShuffleV2Block(16, 32, 1), "must equal out_channels"),
+])
+def test_blocks_refuse_bad_arguments_clearly(build, message):
+    with pytest.raises(ValueError, match=message):
+        build()
+
+
+def test_even_kernel_with_explicit_padding_is_allowed():
+    layer = blocks.ConvBNAct(4, 4, 2, padding=0)
+    assert layer(torch.zeros(1, 4, 8, 8)).shape == (1, 4, 7, 7)
+
+
+def test_channel_shuffle_keeps_channels_last_and_refuses_zero_groups():
+    from convbook.blocks.shuffle import channel_shuffle
+
+    x = torch.randn(2, 12, 5, 5)
+    out = channel_shuffle(x.contiguous(memory_format=torch.channels_last), 3)
+    assert out.is_contiguous(memory_format=torch.channels_last)
+    assert torch.equal(out, torch.nn.functional.channel_shuffle(x, 3))
+    with pytest.raises(ValueError, match="groups must be >= 1"):
+        channel_shuffle(x, 0)

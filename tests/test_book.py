@@ -66,10 +66,27 @@ def test_notebook_is_clean_and_parameterised(path):
 
 @pytest.mark.parametrize("path", CHAPTERS, ids=lambda p: p.stem)
 def test_setup_cell_installs_from_the_books_repository(path):
+    import convbook
+    import tomllib
+
     url = yaml.safe_load((ROOT / "_config.yml").read_text())["repository"]["url"]
+    version = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
+    assert convbook.__version__ == version
     setup = "".join(_notebook(path)["cells"][1]["source"])
-    assert "import convbook" in setup and f"git+{url}" in setup
+    # pinned to the release tag, so a reader gets the library the chapter was written for
+    assert "import convbook" in setup and f"git+{url}@v{version}" in setup
     assert "--no-deps" in setup  # never replaces Colab's torch
+    # a failed install stops here with one message, not a NameError three cells later
+    assert "raise RuntimeError" in setup and "run this cell again" in setup
+
+
+def test_papermill_reads_every_parameter(tmp_path):
+    """papermill finds each name of the parameters cell (no "unknown parameter" warning)."""
+    from papermill.inspection import inspect_notebook
+
+    for path in CHAPTERS:
+        names = set(inspect_notebook(str(path)))
+        assert {"profile", "seed", "seeds", "data_root"} <= names, path.name
 
 
 @pytest.mark.parametrize("path", CHAPTERS, ids=lambda p: p.stem)

@@ -3,9 +3,14 @@
 import pytest
 import torch
 from convbook import experiments, profiles, stats
-from convbook.chapters import (c01_groups as c01, c02_kernels as c02, c03_inception as c03,
-                               c04_bottleneck as c04, c05_residual as c05, c06_separable as c06,
-                               c07_shuffle as c07, c08_excitation as c08)
+from convbook.chapters import c01_groups as c01
+from convbook.chapters import c02_kernels as c02
+from convbook.chapters import c03_inception as c03
+from convbook.chapters import c04_bottleneck as c04
+from convbook.chapters import c05_residual as c05
+from convbook.chapters import c06_separable as c06
+from convbook.chapters import c07_shuffle as c07
+from convbook.chapters import c08_excitation as c08
 from torch import nn
 
 C, R, I, N = stats.CONFIRMED, stats.REFUTED, stats.INCONCLUSIVE, stats.NUANCED

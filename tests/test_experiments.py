@@ -3,7 +3,7 @@ from functools import partial
 
 import pytest
 import torch
-from convbook import experiments, nets, profiles
+from convbook import cache, experiments, nets, profiles
 from convbook.blocks import BasicBlock
 from convbook.data import CifarData
 from convbook.train import RECIPE
@@ -92,7 +92,7 @@ def test_a_broken_cache_file_is_reported_deleted_and_rebuilt(tmp_path, monkeypat
     files = list((tmp_path / "cache" / "runs").glob("*.pt"))
     assert len(files) == 1
     files[0].write_bytes(files[0].read_bytes()[:100])  # a kill mid-write
-    with pytest.warns(RuntimeWarning, match="cannot be read.*training again"):
+    with pytest.warns(RuntimeWarning, match="cannot be read.*computing again"):
         again = experiments.train_run(build, _data(), PROFILE.recipe, seed=0, device="cpu")
     assert not again.cached and again.test_accuracy == first.test_accuracy
     third = experiments.train_run(build, _data(), PROFILE.recipe, seed=0, device="cpu")
@@ -103,7 +103,7 @@ def test_an_unwritable_cache_warns_and_the_run_goes_on(tmp_path, monkeypatch):
     blocker = tmp_path / "a-file"
     blocker.write_text("not a folder")
     monkeypatch.setenv("CONVBOOK_CACHE", str(blocker))
-    experiments._warned.clear()
+    cache._warned.clear()
     with pytest.warns(RuntimeWarning, match="cannot be created"):
         run = experiments.train_run(partial(_net, 4), _data(), PROFILE.recipe, device="cpu")
     assert not run.cached and 0 <= run.test_accuracy <= 1
@@ -115,10 +115,10 @@ def test_no_partial_file_after_a_failed_write(tmp_path, monkeypatch):
         raise OSError("disk full")
 
     monkeypatch.setattr(torch, "save", explode)
-    experiments._warned.clear()
+    cache._warned.clear()
     with warnings.catch_warnings(record=True):
         warnings.simplefilter("always")
-        assert experiments.save_atomic({"x": 1}, tmp_path / "run.pt") is False
+        assert cache.save_atomic({"x": 1}, tmp_path / "run.pt") is False
     assert list(tmp_path.iterdir()) == []
 
 

@@ -2,7 +2,7 @@ import math
 
 import pytest
 import torch
-from convbook import gradients, nets
+from convbook import gradients, measure, nets
 from torch import nn
 
 
@@ -35,13 +35,34 @@ def test_rms_matches_a_hand_computation():
     assert norms[0] == pytest.approx(float(grad.norm() / math.sqrt(grad.numel())), rel=1e-5)
 
 
-def test_plain_networks_without_batch_norm_lose_their_gradient():
+def test_he_initialisation_keeps_gradients_in_plain_nets_without_batch_norm():
+    """With PyTorch's default initialisation the first layer of a 32-layer plain net without
+    batch norm got ~1e-6 of the last layer's gradient; He initialisation (as torchvision's
+    ResNets) keeps the ratio within two orders of magnitude of 1."""
     series = gradients.at_initialisation(32, 4, _batch(), batches=1)
     assert set(series) == {"plain, with batch norm", "residual, with batch norm",
                            "plain, no batch norm", "residual, no batch norm"}
-    plain_raw = gradients.first_to_last_ratio(series["plain, no batch norm"])
-    residual_raw = gradients.first_to_last_ratio(series["residual, no batch norm"])
-    assert plain_raw < 1e-3 < residual_raw
+    for name in ("plain, no batch norm", "residual, no batch norm"):
+        assert 1e-2 < gradients.first_to_last_ratio(series[name]) < 1e2, name
+    # with batch norm the first layers get more gradient than the last, not less (Yang et
+    # al., 2019, "A Mean Field Theory of Batch Normalization")
+    assert gradients.first_to_last_ratio(series["plain, with batch norm"]) > 1
+    torch.manual_seed(0)
+    default = nets.CifarResNet(32, 4, skip=False, norm=False)
+    for module in default.modules():  # undo He initialisation: PyTorch's default
+        if isinstance(module, nn.Conv2d):
+            module.reset_parameters()
+    norms = gradients.layer_gradient_norms(default, _batch(), batches=1)
+    assert gradients.first_to_last_ratio(norms) < 1e-2
+
+
+def test_no_batch_norm_means_none_anywhere():
+    for skip in (False, True):
+        model = nets.CifarResNet(20, 4, skip=skip, norm=False)
+        assert not any(isinstance(m, nn.BatchNorm2d) for m in model.modules())
+    # He et al.'s option A shortcuts add no parameters: plain and residual nets are equal
+    assert (measure.count_params(nets.CifarResNet(20, 4, skip=True))
+            == measure.count_params(nets.CifarResNet(20, 4, skip=False)))
 
 
 def test_cifar_resnet_depths():

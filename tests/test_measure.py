@@ -90,8 +90,8 @@ def test_separable_ratio_matches_formula():
 
 
 def test_se_overhead_formula():
-    for row in measure.se_overhead([64, 256], [4, 16]).rows:
-        assert row["parameters (measured)"] == row["2C²/r + C/r + C (formula)"]
+    for row in measure.se_overhead([16, 64, 256], [4, 16, 32]).rows:
+        assert row["parameters (measured)"] == row["2Cs + s + C, s = max(C/r, 1) (formula)"]
 
 
 def test_grouped_layers_at_equal_macs():

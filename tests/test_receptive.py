@@ -71,3 +71,33 @@ def test_non_square_kernels_are_refused_clearly():
         receptive.receptive_field(nn.Conv2d(3, 3, (1, 3)))
     with pytest.raises(ValueError, match="Layer"):
         receptive.receptive_field(["3x3"])
+
+
+@pytest.mark.parametrize("module, message", [
+    (nn.Conv1d(3, 3, 3), "2-D convolutions and pooling only"),
+    (nn.Conv3d(3, 3, 3), "2-D convolutions and pooling only"),
+    (nn.ConvTranspose2d(3, 3, 3), "transposed convolution"),
+])
+def test_receptive_field_refuses_what_it_cannot_compute(module, message):
+    with pytest.raises(ValueError, match=message):
+        receptive.receptive_field(module)
+
+
+def test_composite_blocks_are_refused_not_miscounted():
+    from convbook.blocks import BasicBlock, NaiveInception
+
+    for block in (NaiveInception(8, (4, 4, 4)), BasicBlock(8, 16, stride=2)):
+        with pytest.raises(ValueError, match="not one"):
+            receptive.receptive_field(block)
+    # one path of a block, given as a chain, is counted
+    block = BasicBlock(8, 16, stride=2)
+    field = receptive.receptive_field([block.conv1, block.conv2])
+    assert (field.size, field.jump) == (7, 2)
+
+
+def test_central_mass_edges():
+    flat = torch.ones(5, 5)
+    assert receptive.central_mass(flat, 9) == 1.0  # a square larger than the map holds it all
+    assert receptive.central_mass(flat, 3) == pytest.approx(9 / 25)
+    with pytest.raises(ValueError, match="odd"):
+        receptive.central_mass(flat, 4)

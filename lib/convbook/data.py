@@ -18,6 +18,7 @@ from pathlib import Path
 
 import torch
 
+from convbook.cache import load_checked, save_atomic
 from convbook.errors import ConfigError, DataNotFoundError
 
 CLASSES = (
@@ -60,18 +61,51 @@ def _read_batches(folder: Path, split: str) -> tuple[torch.Tensor, torch.Tensor]
         if not path.exists():
             raise DataNotFoundError(f"{path} is missing; the folder looks incomplete. Delete it "
                                     f"to download again, or point CONVBOOK_DATA elsewhere.")
-        with open(path, "rb") as handle:
-            batch = pickle.load(handle, encoding="bytes")
-        images.append(torch.as_tensor(batch[b"data"], dtype=torch.uint8).reshape(-1, 3, 32, 32))
-        labels.append(torch.as_tensor(batch[b"labels"], dtype=torch.int64))
+        try:
+            with open(path, "rb") as handle:
+                batch = pickle.load(handle, encoding="bytes")
+            data = torch.as_tensor(batch[b"data"], dtype=torch.uint8).reshape(-1, 3, 32, 32)
+            batch_labels = torch.as_tensor(batch[b"labels"], dtype=torch.int64)
+        except Exception as exc:  # noqa: BLE001 -- truncated or foreign file: say which
+            raise DataNotFoundError(
+                f"{path} cannot be read as a CIFAR-10 batch ({type(exc).__name__}: {exc}); it "
+                f"is probably truncated. Delete {folder} to download again, or point "
+                f"CONVBOOK_DATA at a complete copy.") from None
+        if len(batch_labels) != len(data):
+            raise DataNotFoundError(f"{path} holds {len(data)} images but {len(batch_labels)} "
+                                    f"labels; delete {folder} to download again")
+        _check_labels(batch_labels, path)
+        images.append(data)
+        labels.append(batch_labels)
     return torch.cat(images), torch.cat(labels)
 
 
+def _check_labels(labels: torch.Tensor, where: Path) -> None:
+    if len(labels) and (labels.min() < 0 or labels.max() >= len(CLASSES)):
+        raise DataNotFoundError(f"{where} has labels {int(labels.min())}..{int(labels.max())}; "
+                                f"CIFAR-10's are 0..{len(CLASSES) - 1}. Is this CIFAR-100 or "
+                                f"another data set?")
+
+
 def _download(root: Path) -> None:
-    """Let torchvision fetch and unpack CIFAR-10 into ``root`` (checks its checksums)."""
+    """Let torchvision fetch and unpack CIFAR-10 into ``root`` (checks its checksums). A failed
+    attempt removes what it created, so a half-downloaded folder never looks like data."""
+    import shutil
+
     from torchvision.datasets import CIFAR10
 
-    CIFAR10(str(root), train=True, download=True)
+    created = [p for p in (root, *root.parents) if not p.exists()]
+    before = set(root.iterdir()) if root.exists() else set()
+    try:
+        CIFAR10(str(root), train=True, download=True)
+    except BaseException:
+        if root.exists():
+            for path in set(root.iterdir()) - before:
+                shutil.rmtree(path, ignore_errors=True) if path.is_dir() else path.unlink()
+        for path in created:  # innermost first
+            if path.exists() and not any(path.iterdir()):
+                path.rmdir()
+        raise
 
 
 def _from_imagefolder(root: Path, split: str) -> tuple[torch.Tensor, torch.Tensor]:
@@ -91,24 +125,40 @@ def _from_imagefolder(root: Path, split: str) -> tuple[torch.Tensor, torch.Tenso
         for path in sorted((folder / name).iterdir())
         if path.suffix.lower() in IMAGE_SUFFIXES
     ]
-    key = hashlib.sha256(
-        f"{folder.resolve()}|{len(files)}|{max(p.stat().st_mtime_ns for p, _ in files)}".encode()
-    ).hexdigest()[:16]
+    counts = {name: sum(1 for _, label in files if label == k) for k, name in enumerate(classes)}
+    empty = [name for name, count in counts.items() if count == 0]
+    if empty:
+        raise DataNotFoundError(f"{folder} has no images in {', '.join(empty)} (looked for "
+                                f"{', '.join(sorted(IMAGE_SUFFIXES))} files); every class needs "
+                                f"its images")
+    listing = hashlib.sha256()  # names, sizes and times: a moved (relabelled) file changes it
+    for path, label in files:
+        stat = path.stat()
+        listing.update(f"{path.relative_to(folder)}|{label}|{stat.st_size}|{stat.st_mtime_ns}\n"
+                       .encode())
+    key = hashlib.sha256(f"{folder.resolve()}|{listing.hexdigest()}".encode()).hexdigest()[:16]
     cached = cache_dir() / "data" / f"imagefolder-{split}-{key}.pt"
-    if cached.exists():
-        images, labels = torch.load(cached)
-        return images, labels
+    stored = load_checked(cached)
+    if isinstance(stored, tuple) and len(stored) == 2:
+        return stored
+
     def read(path: Path) -> torch.Tensor:
-        with Image.open(path) as image:
-            return torch.from_numpy(np.array(image.convert("RGB"))).permute(2, 0, 1)
+        try:
+            with Image.open(path) as image:
+                pixels = torch.from_numpy(np.array(image.convert("RGB"))).permute(2, 0, 1)
+        except Exception as exc:  # noqa: BLE001 -- name the file, whatever PIL raised
+            raise DataNotFoundError(f"{path} cannot be read as an image ({type(exc).__name__}: "
+                                    f"{exc}); replace or delete it") from None
+        if pixels.shape != (3, 32, 32):
+            raise DataNotFoundError(f"{path} is {pixels.shape[2]}x{pixels.shape[1]} pixels; "
+                                    f"CIFAR-10 images are 32x32 (resize it or remove it)")
+        return pixels
 
     images = torch.stack([read(p) for p, _ in files])
-    if images.shape[1:] != (3, 32, 32):
-        raise DataNotFoundError(f"images in {folder} are {tuple(images.shape[1:])}, not 3x32x32")
     labels = torch.tensor([label for _, label in files], dtype=torch.int64)
     try:
         cached.parent.mkdir(parents=True, exist_ok=True)
-        torch.save((images, labels), cached)
+        save_atomic((images, labels), cached)
     except OSError:
         pass  # a read-only cache only costs time
     return images, labels

@@ -15,9 +15,6 @@ from __future__ import annotations
 import hashlib
 import inspect
 import json
-import os
-import tempfile
-import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,6 +25,7 @@ from torch import nn
 import convbook
 from convbook import measure, stats
 from convbook import train as train_module
+from convbook.cache import load_checked, save_atomic, warn_once
 from convbook.data import CifarData, cache_dir
 from convbook.errors import ConfigError
 from convbook.profiles import Profile
@@ -138,7 +136,7 @@ class Results:
                    f"training batch size, {self.device}"
                    if any(v.latency for v in self.variants) else "")
         return (f"{self.data}; {self.recipe.epochs} epochs (recipe: see 'Training recipe'); "
-                f"base width {self.profile.width}; profile '{self.profile.name}'; device "
+                f"profile '{self.profile.name}'; device "
                 f"{self.device}; accuracy is the mean over {seeds} seed{'s' if seeds > 1 else ''}"
                 f"{' ± its standard deviation' if seeds > 1 else ''}{latency}.")
 
@@ -155,16 +153,7 @@ class Results:
         return repr(self.table())
 
 
-# --- the cache --------------------------------------------------------------------------------
-
-_warned: set[str] = set()
-
-
-def _warn_once(message: str) -> None:
-    if message not in _warned:
-        _warned.add(message)
-        warnings.warn(message, RuntimeWarning, stacklevel=3)
-
+# --- the cache key ---------------------------------------------------------------------------
 
 def _source_digest(objects) -> str:
     digest = hashlib.sha256()
@@ -211,47 +200,10 @@ def _runs_dir() -> Path | None:
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        _warn_once(f"the run cache {folder} cannot be created ({exc}); runs are not cached. "
+        warn_once(f"the run cache {folder} cannot be created ({exc}); runs are not cached. "
                    f"Set CONVBOOK_CACHE to a writable folder to keep them.")
         return None
     return folder
-
-
-def _load(path: Path) -> dict | None:
-    if not path.exists():
-        return None
-    try:
-        stored = torch.load(path, map_location="cpu", weights_only=False)
-        if not isinstance(stored, dict) or {"result", "state_dict"} - set(stored):
-            raise ValueError("not a convbook run")
-        return stored
-    except Exception as exc:  # noqa: BLE001 -- a kill mid-write, a full disk, a foreign file
-        warnings.warn(f"the cached run {path} cannot be read ({type(exc).__name__}: {exc}); "
-                      f"deleting it and training again", RuntimeWarning, stacklevel=3)
-        try:
-            path.unlink()
-        except OSError:
-            pass
-        return None
-
-
-def save_atomic(obj, path: Path) -> bool:
-    """``torch.save`` to a temporary file in the same folder, then move it into place, so that
-    a kill or a full disk never leaves a partial file under ``path``. Returns False (after one
-    warning) when the folder cannot be written; the caller goes on without caching."""
-    tmp = None
-    try:
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-        with os.fdopen(fd, "wb") as handle:
-            torch.save(obj, handle)
-        os.replace(tmp, path)
-        return True
-    except (OSError, RuntimeError) as exc:
-        if tmp is not None and os.path.exists(tmp):
-            os.unlink(tmp)
-        _warn_once(f"cannot write the cache file {path} ({type(exc).__name__}: {exc}); "
-                   f"results are kept in memory only")
-        return False
 
 
 # --- running ----------------------------------------------------------------------------------
@@ -276,7 +228,7 @@ def train_run(
     folder = _runs_dir() if cache else None
     extra = {"measure_train_error": measure_train_error}
     path = folder / f"{run_key(model, recipe, seed, data, device, extra)}.pt" if folder else None
-    stored = _load(path) if path is not None else None
+    stored = load_checked(path, {"result", "state_dict"}) if path is not None else None
     if stored is not None:
         model.load_state_dict(stored["state_dict"])
         model.to(device)

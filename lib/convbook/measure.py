@@ -59,6 +59,9 @@ def count_macs(model: nn.Module, input_size: tuple[int, ...] = (3, 32, 32)) -> i
 
     A 4-tuple (N, C, H, W) counts the whole batch of N.
     """
+    if not isinstance(model, nn.Module):
+        raise ConfigError(f"count_macs needs a model instance (an nn.Module), got {model!r}; "
+                          f"for a class, build it first: count_macs(nets.CifarNet(16))")
     x = torch.zeros(_input_shape(input_size), device=_device_of(model))
     with _eval_mode(model), FlopCounterMode(display=False) as counter:
         model(x)
@@ -231,18 +234,23 @@ def separable_sweep(channels: list[int], kernel_sizes: list[int]) -> Table:
 
 def latency_table(layers: dict[str, nn.Module], input_sizes: dict[str, tuple[int, ...]],
                   device: str | torch.device | None = None, min_run_time: float = 0.2) -> Table:
-    """MACs and measured forward latency (median, torch.utils.benchmark) of several layers."""
+    """MACs and measured latency (median, torch.utils.benchmark, after a warm-up) of several
+    layers: the forward pass ("latency (ms)") and forward + backward, at the batch size the
+    input sizes give, in the dtype and memory format training uses."""
     rows = []
     for name, layer in layers.items():
         size = input_sizes[name]
-        seconds = latency(layer, size, device=device, min_run_time=min_run_time)
+        forward = latency(layer, size, device=device, min_run_time=min_run_time)
+        both = latency(layer, size, device=device, min_run_time=min_run_time, backward=True)
         rows.append({"layer": name, "MACs": count_macs(layer, size),
-                     "latency (ms)": round(1000 * seconds, 3)})
+                     "latency (ms)": round(1000 * forward, 3),
+                     "forward + backward (ms)": round(1000 * both, 3)})
     where = str(device or _device_of(next(iter(layers.values()))))
-    return Table(rows, caption=f"Forward pass, median of repeated runs on {where}.")
+    return Table(rows, caption=f"Median of repeated timed runs on {where} after a warm-up; "
+                               f"training's dtype and memory format.")
 
 
-def separable_latency(channels: list[int], kernel_size: int = 3, size: int = 32, batch: int = 8,
+def separable_latency(channels: list[int], kernel_size: int = 3, size: int = 32, batch: int = 64,
                       device: str | torch.device | None = None) -> Table:
     """MACs and measured latency of a standard k x k convolution (C -> C) and its depthwise
     separable counterpart, for each channel count."""
@@ -265,7 +273,7 @@ def separable_latency(channels: list[int], kernel_size: int = 3, size: int = 32,
 
 
 def grouped_latency_at_equal_macs(base_channels: int, groups: list[int], size: int = 28,
-                                  batch: int = 8, device: str | torch.device | None = None) -> Table:
+                                  batch: int = 64, device: str | torch.device | None = None) -> Table:
     """ShuffleNet V2's guideline G2, measured: 1x1 grouped convolutions whose channel count
     grows with sqrt(groups) so that MACs stay (nearly) constant, and their latency."""
     layers, sizes = {}, {}
@@ -280,14 +288,18 @@ def grouped_latency_at_equal_macs(base_channels: int, groups: list[int], size: i
 
 
 def se_overhead(channels: list[int], reductions: list[int]) -> Table:
-    """Parameters of one squeeze-and-excitation block, counted and by formula 2C^2/r + C/r + C."""
+    """Parameters of one squeeze-and-excitation block, counted and by formula
+    2·C·s + s + C with s = max(C // r, 1) hidden units (the block never has fewer than one)."""
     from convbook.blocks.se import SqueezeExcitation
 
-    rows = [{"channels C": c, "reduction r": r,
-             "parameters (measured)": count_params(SqueezeExcitation(c, r)),
-             "2C²/r + C/r + C (formula)": 2 * c * (c // r) + c // r + c}
-            for c in channels for r in reductions]
-    return Table(rows, caption="One SE block (two 1x1 layers with biases).")
+    rows = []
+    for c in channels:
+        for r in reductions:
+            s = max(c // r, 1)
+            rows.append({"channels C": c, "reduction r": r,
+                         "parameters (measured)": count_params(SqueezeExcitation(c, r)),
+                         "2Cs + s + C, s = max(C/r, 1) (formula)": 2 * c * s + s + c})
+    return Table(rows, caption="One SE block (two 1x1 layers with biases; s hidden units).")
 
 
 CONV_KINDS = ("1x1", "kxk dense", "grouped", "depthwise")

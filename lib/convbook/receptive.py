@@ -83,6 +83,15 @@ def layer_of(module: nn.Module) -> Layer | None:
     return None
 
 
+_NOT_2D = (nn.Conv1d, nn.Conv3d, nn.ConvTranspose1d, nn.ConvTranspose2d, nn.ConvTranspose3d,
+           nn.MaxPool1d, nn.MaxPool3d, nn.AvgPool1d, nn.AvgPool3d)
+_SPATIAL = (nn.Conv2d, nn.MaxPool2d, nn.AvgPool2d, *_NOT_2D)
+
+
+def _has_spatial(module: nn.Module) -> bool:
+    return any(isinstance(m, _SPATIAL) for m in module.modules())
+
+
 def _layers(layers: Iterable[Layer | nn.Module] | nn.Module) -> list[Layer]:
     if isinstance(layers, nn.Module):
         layers = [layers]
@@ -90,8 +99,18 @@ def _layers(layers: Iterable[Layer | nn.Module] | nn.Module) -> list[Layer]:
     for item in layers:
         if isinstance(item, Layer):
             out.append(item)
+        elif isinstance(item, _NOT_2D):
+            raise ConfigError(
+                f"receptive_field handles 2-D convolutions and pooling only, got "
+                f"{type(item).__name__}; a transposed convolution grows the map and has no "
+                f"receptive field in this sense")
         elif isinstance(item, nn.Module):
             children = list(item.children())
+            if children and not isinstance(item, nn.Sequential) and _has_spatial(item):
+                raise ConfigError(
+                    f"receptive_field reads chains of layers, and {type(item).__name__} is not "
+                    f"one (its forward may run branches in parallel or add a shortcut); pass the "
+                    f"layers of one path as a list or an nn.Sequential")
             if children:
                 out.extend(_layers(children))
             else:
@@ -236,9 +255,16 @@ def erf_versus_depth(kernel_size: int, depths: list[int], channels: int = 8, inp
 
 
 def central_mass(erf: torch.Tensor, size: int) -> float:
-    """Share of the gradient mass inside the centred square of side ``size`` (odd)."""
+    """Share of the gradient mass inside the centred square of side ``size`` (odd; a square
+    larger than the map holds all of it)."""
     check_positive("size", size)
+    if size % 2 == 0:
+        raise ConfigError(f"size must be odd so the square has a centre pixel, got {size}; "
+                          f"use {size - 1} or {size + 1}")
+    if erf.dim() != 2:
+        raise ConfigError(f"central_mass needs a 2-D map (H x W), got shape {tuple(erf.shape)}")
     h, w = erf.shape
     cy, cx, r = h // 2, w // 2, size // 2
     total = float(erf.sum())
-    return float(erf[cy - r : cy + r + 1, cx - r : cx + r + 1].sum()) / total if total > 0 else 0.0
+    window = erf[max(cy - r, 0) : cy + r + 1, max(cx - r, 0) : cx + r + 1]
+    return float(window.sum()) / total if total > 0 else 0.0

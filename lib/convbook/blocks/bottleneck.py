@@ -7,7 +7,7 @@ from __future__ import annotations
 from torch import nn
 
 from convbook.blocks.conv import ConvBNAct
-from convbook.blocks.validate import check_positive
+from convbook.blocks.validate import check_odd_kernel, check_positive
 
 
 class BottleneckConv(nn.Sequential):
@@ -19,8 +19,11 @@ class BottleneckConv(nn.Sequential):
 
     def __init__(self, in_channels: int, mid_channels: int, out_channels: int | None = None,
                  kernel_size: int = 3, norm: bool = True, bias: bool = False) -> None:
+        check_positive("in_channels", in_channels)
         check_positive("mid_channels", mid_channels)
+        check_odd_kernel(kernel_size)
         out_channels = in_channels if out_channels is None else out_channels
+        check_positive("out_channels", out_channels)
         if norm:
             super().__init__(
                 ConvBNAct(in_channels, mid_channels, 1),

@@ -6,7 +6,13 @@ from collections.abc import Callable
 
 from torch import nn
 
-from convbook.blocks.validate import check_groups, check_positive
+from convbook.blocks.validate import (
+    check_activation,
+    check_groups,
+    check_odd_kernel,
+    check_positive,
+)
+from convbook.errors import ConfigError
 
 
 class ConvBNAct(nn.Sequential):
@@ -44,8 +50,13 @@ class ConvBNAct(nn.Sequential):
         check_positive("stride", stride)
         check_positive("dilation", dilation)
         check_groups(in_channels, out_channels, groups)
+        check_activation(activation)
         if padding is None:
+            check_odd_kernel(kernel_size)
             padding = dilation * (kernel_size - 1) // 2
+        elif isinstance(padding, bool) or not isinstance(padding, int) or padding < 0:
+            raise ConfigError(f"padding must be a whole number >= 0 (or None for 'same'), got "
+                              f"{padding!r}")
         layers: list[nn.Module] = [
             nn.Conv2d(
                 in_channels,
@@ -75,7 +86,8 @@ class BNActConv(nn.Sequential):
                  stride: int = 1) -> None:
         check_positive("in_channels", in_channels)
         check_positive("out_channels", out_channels)
-        check_positive("kernel_size", kernel_size)
+        check_odd_kernel(kernel_size)
+        check_positive("stride", stride)
         super().__init__(
             nn.BatchNorm2d(in_channels),
             nn.ReLU(inplace=True),

@@ -45,7 +45,12 @@ class ShuffleUnit(nn.Module):
 
     def __init__(self, channels: int, groups: int, shuffle: bool = True) -> None:
         super().__init__()
+        check_positive("channels", channels)
+        check_positive("groups", groups)
         mid = channels // 4
+        if mid < 1:
+            raise ConfigError(f"channels must be at least 4 (the unit narrows to a quarter), "
+                              f"got {channels}")
         if mid % groups or channels % groups:
             raise ConfigError(f"groups={groups} must divide {channels} and its quarter {mid}")
         self.reduce = ConvBNAct(channels, mid, 1, groups=groups)
@@ -66,9 +71,16 @@ class ShuffleV2Block(nn.Module):
 
     def __init__(self, in_channels: int, out_channels: int, stride: int) -> None:
         super().__init__()
+        check_positive("in_channels", in_channels)
+        check_positive("out_channels", out_channels)
+        check_positive("stride", stride)
+        if out_channels % 2:
+            raise ConfigError(f"out_channels must be even (two branches of equal width), got "
+                              f"{out_channels}; use {out_channels - 1} or {out_channels + 1}")
         branch = out_channels // 2
-        if stride == 1 and in_channels != 2 * branch:
-            raise ConfigError("a stride-1 ShuffleNet V2 unit keeps its width: in = out channels")
+        if stride == 1 and in_channels != out_channels:
+            raise ConfigError(f"a stride-1 ShuffleNet V2 unit keeps its width: in_channels "
+                              f"({in_channels}) must equal out_channels ({out_channels})")
         self.stride = stride
         if stride > 1:
             self.branch1 = nn.Sequential(

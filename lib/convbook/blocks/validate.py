@@ -29,3 +29,26 @@ def check_groups(in_channels: int, out_channels: int, groups: int) -> int:
             f"out_channels={out_channels}; values that work: {', '.join(map(str, common))}"
         )
     return groups
+
+
+def check_odd_kernel(kernel_size: int) -> int:
+    """A same-padded layer keeps the map's size only with an odd kernel: refuse an even one."""
+    check_positive("kernel_size", kernel_size)
+    if kernel_size % 2 == 0:
+        raise ConfigError(f"kernel_size must be odd for 'same' padding (an even kernel shifts "
+                          f"and resizes the map), got {kernel_size}; use {kernel_size - 1} or "
+                          f"{kernel_size + 1}, or pass padding explicitly")
+    return kernel_size
+
+
+def check_activation(activation) -> None:
+    """An activation is given as a factory (``nn.ReLU``), called once per layer."""
+    from torch import nn
+
+    if isinstance(activation, nn.Module):
+        raise ConfigError(f"activation must be a class or factory such as nn.ReLU, not an "
+                          f"instance ({type(activation).__name__}()): pass "
+                          f"activation={type(activation).__name__}")
+    if activation is not None and not callable(activation):
+        raise ConfigError(f"activation must be a module class such as nn.ReLU, or None; got "
+                          f"{activation!r}")

@@ -10,10 +10,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import partial
 
+import matplotlib.pyplot as plt
+from torch import nn
+
 from convbook import experiments, filters, measure, nets, stats
+from convbook.blocks.validate import check_groups, check_positive
 from convbook.book import Setup
 from convbook.data import CifarData
+from convbook.explore import View
 from convbook.tables import Table
+from convbook.viz.connectivity import connectivity, plot_connectivity, plot_wiring
 
 CHAPTER = "01-group-convolution"
 GROUPS = (1, 2, 4, 8)
@@ -27,13 +33,30 @@ def layer_sweep() -> Table:
 
 
 def run_groups(setup: Setup, data: CifarData) -> experiments.Results:
-    """The plain CIFAR network with every unit after the stem in g groups. C1.1 is decided by
-    counting, so only g = 1 (the book's baseline, reused by later chapters) runs every seed;
-    g = 2, 4, 8 run one seed and their accuracies are reported, not judged."""
+    """The plain CIFAR network dense (g = 1, the book's baseline, which later chapters reuse:
+    every seed) and with every unit after the stem in 8 groups (one seed). C1.1 is decided by
+    counting; the accuracies show what grouping costs and are reported, not judged."""
     width = setup.profile.width
-    variants = {f"groups={g}": partial(nets.CifarNet, width, groups=g) for g in GROUPS}
+    variants = {f"groups={g}": partial(nets.CifarNet, width, groups=g) for g in (1, 8)}
     return experiments.compare(variants, data, setup.profile, seeds=setup.seeds,
-                               device=setup.device, secondary=[f"groups={g}" for g in GROUPS[1:]])
+                               device=setup.device, secondary=["groups=8"])
+
+
+def group_costs(setup: Setup) -> Table:
+    """Parameters, MACs and measured latency of the network at every group count (untrained:
+    cost does not depend on the weights), at the training batch size on the chapter's device."""
+    rows = []
+    for g in GROUPS:
+        model = nets.CifarNet(setup.profile.width, groups=g)
+        timing = measure.train_latency(model, setup.profile.batch_size, device=setup.device)
+        rows.append({"groups": g, "parameters": measure.count_params(model),
+                     "MACs / image": f"{measure.count_macs(model) / 1e6:.2f} M",
+                     f"forward ms (batch {setup.profile.batch_size})":
+                         f"{1000 * timing['forward']:.1f}",
+                     "forward + backward ms": f"{1000 * timing['forward_backward']:.1f}"})
+    return Table(rows, caption=f"The network at every group count, base width "
+                 f"{setup.profile.width}; latency: median of repeated timed batches "
+                 f"(torch.utils.benchmark) on {setup.device.type}, after a warm-up.")
 
 
 def tower_width(setup: Setup) -> int:
@@ -196,3 +219,33 @@ def one_minute(c11: stats.Verdict, c12: stats.Verdict, net: GroupedNet) -> str:
             f"small CIFAR network at g = 8 the MACs fell {net.macs[0] / net.macs[1]:.1f}× but a "
             f"training step took {t8 / t1:.2f}× the time of the dense one. Tower specialisation "
             f"by colour: {c12.label}.")
+
+
+# --- explorer -------------------------------------------------------------------------------
+
+def grouped_conv(in_channels: int = 16, out_channels: int = 16, groups: int = 4,
+                 kernel_size: int = 3, size: int = 32) -> View:
+    """Chapter 1: a k x k convolution split into ``groups`` -> its wiring, parameters and MACs."""
+    for name, value in (("in_channels", in_channels), ("out_channels", out_channels),
+                        ("kernel_size", kernel_size), ("size", size)):
+        check_positive(name, value)
+    check_groups(in_channels, out_channels, groups)
+    conv = nn.Conv2d(in_channels, out_channels, kernel_size, padding=kernel_size // 2,
+                     groups=groups, bias=False)
+    matrix = connectivity(conv, in_channels)
+    params = measure.count_params(conv)
+    macs = measure.count_macs(conv, (in_channels, size, size))
+    dense = measure.conv2d_params(in_channels, out_channels, kernel_size)
+    figure, (left, right) = plt.subplots(1, 2, figsize=(7, 3.4))
+    plot_wiring(matrix, groups, ax=left)
+    left.set_title(f"groups = {groups}")
+    plot_connectivity(matrix, ax=right, title="which inputs each output sees")
+    figure.tight_layout()
+    numbers = {
+        "parameters (counted on the module)": f"{params:,}",
+        "parameters (k²·C_in/g·C_out)": f"{measure.conv2d_params(in_channels, out_channels, kernel_size, groups):,}",
+        f"MACs on a {size}×{size} map": f"{macs:,}",
+        "saving against groups = 1": f"{dense / params:.2f}×",
+        "input channels each output sees": f"{int(matrix[0].sum())} of {in_channels}",
+    }
+    return View(figure, numbers)

@@ -10,12 +10,19 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import partial
 
+import matplotlib.pyplot as plt
+import torch
 from torch import nn
 
 from convbook import experiments, measure, nets, receptive, stats
+from convbook.blocks.validate import check_positive
 from convbook.book import Setup
 from convbook.data import CifarData
+from convbook.errors import ConfigError
+from convbook.explore import View
+from convbook.receptive import Layer, receptive_fields, sampled_offsets
 from convbook.tables import Table
+from convbook.viz.receptive import plot_fields_on_image
 
 CHAPTER = "02-small-kernels"
 STACKS = ((5, 1), (3, 2), (7, 1), (3, 3))  # (kernel size, depth)
@@ -101,3 +108,33 @@ def one_minute(c21: stats.Verdict, c22: stats.Verdict, results: experiments.Resu
     return (f"Two 3×3 layers see what one 5×5 sees for {100 * pair / five:.0f}% of its "
             f"parameters, but weight the centre more (C2.1 {c21.label}). Trained on CIFAR-10, "
             f"3×3 pairs minus 5×5: {c22.numbers['difference']} (C2.2 {c22.label}).")
+
+
+# --- explorer -------------------------------------------------------------------------------
+
+def receptive_stack(kernel_size: int = 3, depth: int = 2, dilation: int = 1, stride: int = 1,
+                    image: torch.Tensor | None = None) -> View:
+    """Chapter 2: ``depth`` conv layers of one kernel size -> their receptive field on an image."""
+    check_positive("depth", depth)
+    if image is not None and (image.dim() != 3 or image.shape[0] != 3):
+        raise ConfigError(f"image must be 3 x H x W (channels first), got shape "
+                          f"{tuple(image.shape)}; for H x W x 3 use image.permute(2, 0, 1)")
+    layer = Layer(kernel_size, stride=stride, dilation=dilation)
+    fields = receptive_fields([layer] * depth)
+    final = fields[-1]
+    offsets = sampled_offsets([layer] * depth)
+    if image is None:
+        image = torch.full((3, 32, 32), 200, dtype=torch.uint8)
+    centre = offsets[-1] // 2
+    taps = [(dy - centre, dx - centre) for dy in offsets for dx in offsets]
+    figure, ax = plt.subplots(figsize=(4.2, 4.4))
+    shown = [("layer 1", fields[0].size)] + ([(f"layer {depth}", final.size)] if depth > 1 else [])
+    plot_fields_on_image(image, shown, taps=taps, ax=ax)
+    read = len(offsets) ** 2
+    numbers = {
+        "receptive field": f"{final.size}×{final.size} pixels",
+        "pixels actually read": f"{read:,} of {final.size**2:,} ({100 * read / final.size**2:.0f}%)",
+        "step between output units (jump)": f"{final.jump} px",
+        "weights per input-output channel pair": f"{depth}·{kernel_size}² = {depth * kernel_size**2}",
+    }
+    return View(figure, numbers)

@@ -8,11 +8,15 @@ from __future__ import annotations
 
 from functools import partial
 
+import matplotlib.pyplot as plt
 from torch import nn
 
 from convbook import blocks, experiments, measure, nets, stats
+from convbook.blocks import Inception, NaiveInception
+from convbook.blocks.validate import check_positive
 from convbook.book import Setup
 from convbook.data import CifarData
+from convbook.explore import View
 from convbook.tables import Table
 
 CHAPTER = "03-inception"
@@ -59,8 +63,11 @@ def verdict_c31(results: experiments.Results) -> stats.Verdict:
     multi, single = results["1x1 + 3x3 + 5x5"], results["3x3 only"]
     if multi.latency and single.latency:
         ratio = multi.latency["forward_backward"] / single.latency["forward_backward"]
+        reading = ("three thin convolutions run slower than one wide one of the same MACs"
+                   if ratio > 1.1 else "equal MACs, about equal time" if ratio > 0.9 else
+                   "the thin branches ran faster here")
         v.text += (f" One training step of the multi-size network took {ratio:.2f}× the time of "
-                   f"the 3×3 one: three thin convolutions run slower than one wide one.")
+                   f"the 3×3 one: {reading}.")
     return v
 
 
@@ -85,3 +92,41 @@ def one_minute(c31: stats.Verdict, c32: stats.Verdict) -> str:
             f"{c31.numbers['difference']} (C3.1 {c31.label}). A single naive module is "
             f"{'costlier' if c32.label == stats.CONFIRMED else 'not costlier'} than a 3×3 layer "
             f"of its output width; stacking them multiplies the cost (C3.2 {c32.label}).")
+
+
+# --- explorer -------------------------------------------------------------------------------
+
+def inception_cost(width_3x3: int = 128, width_5x5: int = 32, reduce: bool = False,
+                   in_channels: int = 192, width_1x1: int = 64, pool_proj: int = 32,
+                   size: int = 28) -> View:
+    """Chapter 3: an Inception module's branches -> parameters, MACs and output channels,
+    beside one 3x3 convolution of the same output width. ``reduce`` adds GoogLeNet's 1x1
+    reductions (to 96 and 16 channels, and ``pool_proj`` after the pool)."""
+    for name, value in (("width_3x3", width_3x3), ("width_5x5", width_5x5),
+                        ("in_channels", in_channels), ("width_1x1", width_1x1)):
+        check_positive(name, value)
+    if reduce:
+        module = Inception(in_channels, width_1x1, 96, width_3x3, 16, width_5x5, pool_proj,
+                           kernel_size_5x5=5)
+        labels = ["1x1", "1x1 -> 3x3", "1x1 -> 5x5", "pool -> 1x1"]
+    else:
+        module = NaiveInception(in_channels, (width_1x1, width_3x3, width_5x5), (1, 3, 5))
+        labels = ["1x1", "3x3", "5x5", "pool"]
+    branches = list(module.children())
+    params = [measure.count_params(b) for b in branches]
+    single = nn.Conv2d(in_channels, module.out_channels, 3, padding=1, bias=False)
+    figure, ax = plt.subplots(figsize=(5.2, 3.2))
+    ax.bar(labels, params, color="#3b6ea5")
+    ax.axhline(measure.count_params(single), color="#e07b39", linestyle="--",
+               label=f"one 3x3 conv, {in_channels} -> {module.out_channels}")
+    ax.set_ylabel("parameters")
+    ax.set_title("reduced Inception module" if reduce else "naive Inception module")
+    ax.legend(fontsize=9)
+    figure.tight_layout()
+    numbers = {
+        "output channels": f"{module.out_channels}",
+        "parameters": f"{sum(params):,}",
+        f"MACs on a {size}×{size} map": f"{measure.count_macs(module, (in_channels, size, size)):,}",
+        "one 3×3 conv of the same width": f"{measure.count_params(single):,} parameters",
+    }
+    return View(figure, numbers)

@@ -9,11 +9,16 @@ from __future__ import annotations
 
 from functools import partial
 
+import matplotlib.pyplot as plt
 from torch import nn
 
 from convbook import blocks, experiments, measure, nets, stats, zoo
+from convbook.blocks import BottleneckConv
+from convbook.blocks.validate import check_positive
 from convbook.book import Setup
 from convbook.data import CifarData
+from convbook.errors import ConfigError
+from convbook.explore import View
 from convbook.tables import Table
 
 CHAPTER = "04-bottleneck"
@@ -99,3 +104,41 @@ def one_minute(c41: stats.Verdict, c42: stats.Verdict) -> str:
             f"{direct / bottleneck:.2f}× fewer, not quite nine (C4.1 {c41.label}). As a forecast "
             f"(C4.2 {c42.label}): see how much of ResNet-50, MobileNetV2 and ShuffleNetV2 sits in "
             f"1×1 layers.")
+
+
+# --- explorer -------------------------------------------------------------------------------
+
+def bottleneck_cost(reduction: int = 4, kernel_size: int = 3, channels: int = 256,
+                    size: int = 56) -> View:
+    """Chapter 4: a 1x1 -> k x k -> 1x1 bottleneck at ``channels / reduction`` inside against
+    one k x k convolution -> weights per layer, totals and MACs."""
+    check_positive("reduction", reduction)
+    check_positive("kernel_size", kernel_size)
+    check_positive("channels", channels)
+    check_positive("size", size)
+    mid = channels // reduction
+    if mid < 1:
+        raise ConfigError(f"reduction={reduction} leaves no channels of {channels}; "
+                          f"use at most {channels}")
+    direct = nn.Conv2d(channels, channels, kernel_size, padding=kernel_size // 2, bias=False)
+    stack = BottleneckConv(channels, mid, channels, kernel_size, norm=False)
+    per_layer = [measure.count_params(layer) for layer in stack]
+    figure, ax = plt.subplots(figsize=(5.2, 3.2))
+    ax.bar([f"1x1 {channels}->{mid}", f"{kernel_size}x{kernel_size} {mid}->{mid}",
+            f"1x1 {mid}->{channels}"], per_layer, color="#3b6ea5", label="bottleneck layers")
+    ax.axhline(measure.count_params(direct), color="#e07b39", linestyle="--",
+               label=f"one {kernel_size}x{kernel_size}, {channels}->{channels}")
+    ax.set_yscale("log")
+    ax.set_ylabel("weights (log scale)")
+    ax.legend(fontsize=9)
+    ax.tick_params(axis="x", labelsize=8)
+    figure.tight_layout()
+    total, full = sum(per_layer), measure.count_params(direct)
+    numbers = {
+        "bottleneck weights": f"{total:,}",
+        f"one {kernel_size}×{kernel_size} layer": f"{full:,}",
+        "ratio": f"{full / total:.2f}× fewer" if total < full else f"{total / full:.2f}× more",
+        f"MACs on a {size}×{size} map": f"{measure.count_macs(stack, (channels, size, size)):,} "
+                                      f"against {measure.count_macs(direct, (channels, size, size)):,}",
+    }
+    return View(figure, numbers)

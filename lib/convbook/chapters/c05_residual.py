@@ -10,9 +10,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import partial
 
+import matplotlib.pyplot as plt
+import torch
+
 from convbook import experiments, gradients, nets, stats
+from convbook.blocks.validate import check_positive
 from convbook.book import Setup
 from convbook.data import CifarData
+from convbook.explore import View
 
 CHAPTER = "05-residual"
 DEPTHS = {"smoke": (8, 14), "book": (8, 14, 20), "full": (8, 20, 32, 56)}
@@ -138,3 +143,30 @@ def one_minute(c51: stats.Verdict, c52: stats.Verdict, c53: stats.Verdict, d: De
             f"{100 * d.plain_gap.mean:+.1f} points (C5.1 {c51.label}). Vanishing gradients as the "
             f"cause: {c52.label}. Residual against plain at {d.deep} layers: training error "
             f"{-100 * d.residual_gain.mean:+.1f} points (C5.3 {c53.label}).")
+
+
+# --- explorer -------------------------------------------------------------------------------
+
+def gradient_depth(depth: int = 20, norm: bool = True, width: int = 8, seed: int = 0) -> View:
+    """Chapter 5: plain against residual CIFAR networks of ``depth`` at initialisation ->
+    the RMS gradient reaching each conv layer on one batch of random images."""
+    from convbook.gradients import first_to_last_ratio, layer_gradient_norms
+    from convbook.nets import CifarResNet
+    from convbook.viz.curves import plot_layer_norms
+
+    check_positive("width", width)
+    generator = torch.Generator().manual_seed(seed)
+    images = torch.randint(0, 256, (64, 3, 32, 32), dtype=torch.uint8, generator=generator)
+    labels = torch.randint(0, 10, (64,), generator=generator)
+    series = {}
+    for name, skip in (("plain", False), ("residual", True)):
+        torch.manual_seed(seed)
+        model = CifarResNet(depth, width, skip=skip, norm=norm)
+        series[name] = layer_gradient_norms(model, (images, labels), batches=1)
+    figure, ax = plt.subplots(figsize=(5.2, 3.3))
+    plot_layer_norms(series, ax=ax)
+    ax.set_title(f"depth {depth}, {'with' if norm else 'without'} batch norm, at initialisation")
+    figure.tight_layout()
+    numbers = {f"first / last layer, {name}": f"{first_to_last_ratio(values):.2g}"
+               for name, values in series.items()}
+    return View(figure, numbers)

@@ -6,11 +6,17 @@
 
 from __future__ import annotations
 
+from fractions import Fraction
 from functools import partial
 
+import matplotlib.pyplot as plt
+from torch import nn
+
 from convbook import experiments, measure, nets, stats
+from convbook.blocks.validate import check_positive
 from convbook.book import Setup
 from convbook.data import CifarData
+from convbook.explore import View
 
 CHAPTER = "06-separable"
 MUCH_FEWER = 0.5  # "a lot": at most half the parameters
@@ -69,3 +75,32 @@ def one_minute(c61: stats.Verdict, c62: stats.Verdict) -> str:
             f"{100 * c61.numbers['param_ratio']:.0f}% of its parameters (C6.1 {c61.label}). At "
             f"equal parameters, separable minus standard: {c62.numbers['difference']} "
             f"(C6.2 {c62.label}).")
+
+
+# --- explorer -------------------------------------------------------------------------------
+
+def separable_cost(channels: int = 64, kernel_size: int = 3, size: int = 32) -> View:
+    """Chapter 6: a standard k x k convolution (C -> C) against depthwise + pointwise."""
+    from convbook.blocks.separable import DepthwiseSeparable
+
+    check_positive("channels", channels)
+    check_positive("kernel_size", kernel_size)
+    check_positive("size", size)
+    standard = nn.Conv2d(channels, channels, kernel_size, padding=kernel_size // 2, bias=False)
+    depthwise, pointwise = (unit[0] for unit in DepthwiseSeparable(channels, channels, kernel_size))
+    counts = [measure.count_params(m) for m in (standard, depthwise, pointwise)]
+    figure, ax = plt.subplots(figsize=(5.2, 3.2))
+    ax.bar(["standard", "depthwise", "pointwise"], counts, color=["#e07b39", "#3b6ea5", "#3b6ea5"])
+    ax.set_yscale("log")
+    ax.set_ylabel("weights (log scale)")
+    ax.set_title(f"{kernel_size}x{kernel_size}, {channels} -> {channels} channels")
+    figure.tight_layout()
+    separable = counts[1] + counts[2]
+    numbers = {
+        "standard weights": f"{counts[0]:,}",
+        "separable weights (depthwise + pointwise)": f"{counts[1]:,} + {counts[2]:,} = {separable:,}",
+        "ratio (measured)": f"{separable / counts[0]:.4f}",
+        "1/C + 1/k² (formula)": f"{float(Fraction(1, channels) + Fraction(1, kernel_size**2)):.4f}",
+        f"MACs on {size}×{size}": f"{separable * size * size:,} against {counts[0] * size * size:,}",
+    }
+    return View(figure, numbers)

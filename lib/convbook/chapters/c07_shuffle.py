@@ -10,10 +10,16 @@ from __future__ import annotations
 
 from functools import partial
 
+import matplotlib.pyplot as plt
+from torch import nn
+
 from convbook import blocks, experiments, measure, nets, stats
+from convbook.blocks.validate import check_groups, check_positive
 from convbook.book import Setup
 from convbook.data import CifarData
+from convbook.explore import View
 from convbook.tables import Table
+from convbook.viz.connectivity import connectivity, plot_connectivity
 
 CHAPTER = "07-shuffle"
 GROUPS = (2, 4, 8)
@@ -85,3 +91,33 @@ def one_minute(c71: stats.Verdict, c72: stats.Verdict) -> str:
             f"with no parameters or MACs (it is a memory copy). Accuracy at g = "
             f"{DECIDING_GROUPS}, shuffle minus none: {c71.numbers['difference']} (C7.1 "
             f"{c71.label}). C7.2: {c72.label}.")
+
+
+# --- explorer -------------------------------------------------------------------------------
+
+def shuffle_connectivity(groups: int = 4, shuffle: bool = True, layers: int = 2,
+                         channels: int = 16) -> View:
+    """Chapter 7: ``layers`` grouped 1x1 convolutions, with or without a channel shuffle between
+    them -> which input channels each final output channel depends on."""
+    from convbook.blocks.shuffle import ChannelShuffle
+
+    check_positive("channels", channels)
+    check_groups(channels, channels, groups)
+    check_positive("layers", layers)
+    stack: list[nn.Module] = []
+    for i in range(layers):
+        stack.append(nn.Conv2d(channels, channels, 1, groups=groups, bias=False))
+        if shuffle and i < layers - 1:
+            stack.append(ChannelShuffle(groups))
+    matrix = connectivity(nn.Sequential(*stack), channels)
+    figure, ax = plt.subplots(figsize=(3.8, 3.8))
+    plot_connectivity(matrix, ax=ax, title=f"{layers} grouped layers, "
+                                           f"{'with' if shuffle else 'no'} shuffle")
+    figure.tight_layout()
+    seen = matrix.sum(dim=1)
+    numbers = {
+        "input channels each output sees": f"{int(seen.min())}–{int(seen.max())} of {channels}"
+        if seen.min() != seen.max() else f"{int(seen[0])} of {channels}",
+        "groups": str(groups),
+    }
+    return View(figure, numbers)

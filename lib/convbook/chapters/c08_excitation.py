@@ -9,11 +9,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import partial
 
+import matplotlib.pyplot as plt
 import torch
 
 from convbook import excitation, experiments, measure, nets, stats, zoo
 from convbook.book import Setup
 from convbook.data import CifarData
+from convbook.errors import ConfigError
+from convbook.explore import View
 
 CHAPTER = "08-squeeze-excitation"
 DEPTH = 14
@@ -107,3 +110,45 @@ def one_minute(c81: stats.Verdict, c82: stats.Verdict) -> str:
     return (f"With SE blocks against without: {c81.numbers['difference']} (C8.1 {c81.label}). "
             f"Class specificity of the last block's weights, trained against untrained: C8.2 "
             f"{c82.label}.")
+
+
+# --- explorer -------------------------------------------------------------------------------
+
+def se_weights(image: int = 0, block: int = 1, weights: list[torch.Tensor] | None = None,
+               labels: torch.Tensor | None = None, classes: tuple[str, ...] = ()) -> View:
+    """Chapter 8: the channel weights SE block ``block`` gives test image ``image``, beside the
+    mean weights of that image's class and of all images (``weights`` from
+    ``convbook.excitation.collect``)."""
+    if weights is None or labels is None:
+        raise ConfigError("se_weights needs the weights collected from a trained SE network "
+                          "(convbook.excitation.collect) and the images' labels")
+    if not 1 <= block <= len(weights):
+        raise ConfigError(f"block must be between 1 and {len(weights)}, got {block}")
+    w = weights[block - 1]
+    if not 0 <= image < len(w):
+        raise ConfigError(f"image must be between 0 and {len(w) - 1}, got {image}")
+    if len(labels) != len(w):
+        raise ConfigError(f"labels must give one class per image of the weights ({len(w)}), "
+                          f"got {len(labels)}")
+    label = int(labels[image])
+    same_class = w[labels.cpu() == label].mean(dim=0)
+    figure, ax = plt.subplots(figsize=(6, 3.1))
+    xs = range(w.shape[1])
+    ax.bar(xs, w[image].numpy(), color="#3b6ea5", label="this image")
+    ax.plot(xs, same_class.numpy(), color="#e07b39", marker=".", label="its class, mean")
+    ax.plot(xs, w.mean(dim=0).numpy(), color="#555555", linestyle="--", label="all images, mean")
+    ax.set_ylim(0, 1)
+    ax.set_xlabel("channel")
+    ax.set_ylabel("SE weight")
+    name = classes[label] if label < len(classes) else str(label)
+    ax.set_title(f"block {block}, test image {image} ({name})")
+    ax.legend(fontsize=8, loc="lower right")
+    figure.tight_layout()
+    distance = float((w[image] - same_class).abs().mean())
+    numbers = {"class": name, "channels": str(w.shape[1]),
+               "mean |weight − class mean|": f"{distance:.3f}",
+               "mean |class mean − overall mean|": f"{float((same_class - w.mean(dim=0)).abs().mean()):.3f}"}
+    return View(figure, numbers)
+
+
+# ---------------------------------------------------------------- showing them
