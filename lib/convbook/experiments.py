@@ -30,7 +30,7 @@ from convbook.data import CifarData, cache_dir
 from convbook.errors import ConfigError
 from convbook.profiles import Profile
 from convbook.tables import Table
-from convbook.train import FitResult, Recipe, fit, pick_device, seed_everything
+from convbook.train import FitResult, Recipe, default_amp, fit, pick_device, seed_everything
 
 
 @dataclass
@@ -130,6 +130,13 @@ class Results:
         pick = lambda v: torch.stack([r.correct for r in v.runs if r.seed in seeds]).float()
         return stats.paired_difference(pick(va), pick(vb), confidence)
 
+    def verdict(self, claim: str, a: str, b: str, what: str, direction: int = +1,
+                **options) -> stats.Verdict:
+        """The verdict on "``a`` − ``b`` in test accuracy has the sign ``direction``", from
+        their paired difference (``stats.verdict_on_difference``; ``options`` go there)."""
+        return stats.verdict_on_difference(claim, self.difference(a, b), what, direction,
+                                           **options)
+
     def caption(self) -> str:
         seeds = len(self.seeds)
         latency = ("; latency: median of repeated timed batches (torch.utils.benchmark), "
@@ -226,7 +233,8 @@ def train_run(
         raise ConfigError(f"a variant's factory must return an nn.Module, got "
                           f"{type(model).__name__}; pass e.g. partial(nets.CifarNet, 16)")
     folder = _runs_dir() if cache else None
-    extra = {"measure_train_error": measure_train_error}
+    # mixed precision depends on the machine (train.default_amp): part of what shapes a run
+    extra = {"measure_train_error": measure_train_error, "amp": default_amp(device)}
     path = folder / f"{run_key(model, recipe, seed, data, device, extra)}.pt" if folder else None
     stored = load_checked(path, {"result", "state_dict"}) if path is not None else None
     if stored is not None:

@@ -94,9 +94,10 @@ class CifarNet(nn.Module):
 class TwoTowerNet(nn.Module):
     """AlexNet's two-tower layout at CIFAR scale (see ``blocks.grouped``) with a linear head."""
 
-    def __init__(self, width: int = 32, towers: int = 2, num_classes: int = 10) -> None:
+    def __init__(self, width: int = 32, towers: int = 2, num_classes: int = 10,
+                 first_channels: int | None = None) -> None:
         super().__init__()
-        self.features = TwoTowerFeatures(width, towers)
+        self.features = TwoTowerFeatures(width, towers, first_channels=first_channels)
         self.head = Classifier(self.features.out_channels, num_classes)
         he_init(self)
 

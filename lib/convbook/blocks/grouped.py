@@ -25,21 +25,26 @@ class TwoTowerFeatures(nn.Sequential):
         width: base width; every layer's width is a multiple of it.
         towers: 2 for AlexNet's split, 1 for a single tower with the same widths.
         kernel_size_first: side of conv1's kernel (5 here, 11 in AlexNet at 224x224).
+        first_channels: conv1's filters (default 2 * width); more of them give a test of what
+            the towers' filters learn more power at little cost, since conv1 is cheap.
     """
 
-    def __init__(self, width: int = 32, towers: int = 2, kernel_size_first: int = 5) -> None:
+    def __init__(self, width: int = 32, towers: int = 2, kernel_size_first: int = 5,
+                 first_channels: int | None = None) -> None:
         check_positive("width", width)
         check_positive("towers", towers)
-        if (2 * width) % towers:
-            raise ConfigError(
-                f"towers={towers} must divide conv1's 2*width={2 * width} channels; "
-                f"use towers=1 or 2 with an even width"
-            )
         w = width
+        first = 2 * w if first_channels is None else check_positive("first_channels",
+                                                                    first_channels)
+        if first % towers or (4 * w) % towers:
+            raise ConfigError(
+                f"towers={towers} must divide conv1's {first} channels and conv2's {4 * w}; "
+                f"use towers=1 or 2 with even widths"
+            )
         super().__init__(
-            ConvBNAct(3, 2 * w, kernel_size_first),  # both towers see the whole image
+            ConvBNAct(3, first, kernel_size_first),  # both towers see the whole image
             nn.MaxPool2d(2),
-            ConvBNAct(2 * w, 4 * w, 3, groups=towers),  # within each tower
+            ConvBNAct(first, 4 * w, 3, groups=towers),  # within each tower
             nn.MaxPool2d(2),
             ConvBNAct(4 * w, 6 * w, 3),  # the towers exchange here
             ConvBNAct(6 * w, 6 * w, 3, groups=towers),

@@ -94,9 +94,8 @@ def verdict_c21(five: Stack, pair: Stack, centre_five: float, centre_pair: float
 
 def verdict_c22(results: experiments.Results) -> stats.Verdict:
     """C2.2: the 3×3 pair's test accuracy minus the 5×5's, paired over seeds and images."""
-    diff = results.difference("2 x 3x3 per stage", "1 x 5x5 per stage")
-    v = stats.verdict_on_difference("C2.2", diff, "Test accuracy, two 3×3 units per stage minus "
-                                    "one 5×5 unit", +1)
+    v = results.verdict("C2.2", "2 x 3x3 per stage", "1 x 5x5 per stage",
+                        "Test accuracy, two 3×3 units per stage minus one 5×5 unit")
     pair, five = results["2 x 3x3 per stage"], results["1 x 5x5 per stage"]
     v.text += (f" The 5×5 network holds {five.params:,} parameters, the 3×3 pairs "
                f"{pair.params:,}: this comparison is at equal widths, not equal parameters.")

@@ -57,9 +57,8 @@ def run_inception(setup: Setup, data: CifarData) -> experiments.Results:
 
 def verdict_c31(results: experiments.Results) -> stats.Verdict:
     """C3.1: test accuracy of the multi-size net minus the 3×3-only net, at equal parameters."""
-    diff = results.difference("1x1 + 3x3 + 5x5", "3x3 only")
-    v = stats.verdict_on_difference("C3.1", diff, "Test accuracy, 1×1 + 3×3 + 5×5 units minus "
-                                    "3×3 units at equal parameters and MACs", +1)
+    v = results.verdict("C3.1", "1x1 + 3x3 + 5x5", "3x3 only", "Test accuracy, 1×1 + 3×3 + 5×5 "
+                        "units minus 3×3 units at equal parameters and MACs")
     multi, single = results["1x1 + 3x3 + 5x5"], results["3x3 only"]
     if multi.latency and single.latency:
         ratio = multi.latency["forward_backward"] / single.latency["forward_backward"]

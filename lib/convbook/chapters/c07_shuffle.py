@@ -55,10 +55,9 @@ def unit_costs() -> tuple[dict[str, int], Table]:
 def verdict_c71(results: experiments.Results) -> stats.Verdict:
     """C7.1: test accuracy with the shuffle minus without, at g = 4 (same parameters and
     MACs). Other group counts ran one seed and are reported, not judged."""
-    diff = results.difference(name(DECIDING_GROUPS, True), name(DECIDING_GROUPS, False))
-    v = stats.verdict_on_difference("C7.1", diff, f"Test accuracy at g = {DECIDING_GROUPS}, "
-                                    "with shuffle minus without (identical parameters and MACs)",
-                                    +1)
+    v = results.verdict("C7.1", name(DECIDING_GROUPS, True), name(DECIDING_GROUPS, False),
+                        f"Test accuracy at g = {DECIDING_GROUPS}, with shuffle minus without "
+                        "(identical parameters and MACs)")
     others = [g for g in GROUPS if g != DECIDING_GROUPS]
     single = ", ".join(f"{100 * (results[name(g, True)].test_accuracy - results[name(g, False)].test_accuracy):+.1f} "
                        f"points at g = {g}" for g in others)
