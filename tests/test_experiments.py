@@ -131,3 +131,12 @@ def test_profiles():
         profiles.get("fast")
     with pytest.raises(ValueError, match="seeds must be a whole number"):
         profiles.get("book", seeds=0)
+
+
+def test_results_link_the_recipe_page_on_the_website(monkeypatch):
+    variants = {"narrow": lambda: _net(4)}
+    results = experiments.compare(variants, _data(), PROFILE, seeds=[0], device="cpu",
+                                  latency=False)
+    assert "recipe.html" not in results._repr_html_()  # a live notebook has no such page
+    monkeypatch.setenv("CONVBOOK_STATIC", "1")
+    assert '<a href="recipe.html">Training recipe</a>' in results._repr_html_()

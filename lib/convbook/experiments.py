@@ -28,6 +28,7 @@ from convbook import train as train_module
 from convbook.cache import load_checked, save_atomic, warn_once
 from convbook.data import CifarData, cache_dir
 from convbook.errors import ConfigError
+from convbook.explore import static_mode
 from convbook.profiles import Profile
 from convbook.tables import Table
 from convbook.train import FitResult, Recipe, default_amp, fit, pick_device, seed_everything
@@ -154,7 +155,11 @@ class Results:
         return Table(self.rows(), caption=self.caption())
 
     def _repr_html_(self) -> str:
-        return self.table()._repr_html_()
+        html = self.table()._repr_html_()
+        if static_mode():  # on the website, the recipe page sits beside every chapter
+            html += ('<p class="convbook-recipe-link">How these networks were trained and how '
+                     'the intervals are computed: <a href="recipe.html">Training recipe</a>.</p>')
+        return html
 
     def __repr__(self) -> str:
         return repr(self.table())
