@@ -20,8 +20,6 @@ from convbook.profiles import Profile
 from convbook.train import pick_device, seed_everything
 from convbook.viz.style import apply_style
 
-VERDICTS = stats.LABELS
-
 
 @dataclass
 class Setup:
