@@ -103,6 +103,9 @@ def test_label_threshold():
     diff = stats.Difference(0.03, 0.01, 0.05, 3, 1000)
     assert stats.label_difference(diff, threshold=0.02) == stats.INCONCLUSIVE
     assert stats.label_difference(diff, threshold=0.005) == stats.CONFIRMED
+    # the whole interval below the claimed size: refuted, even though it is above zero
+    assert stats.label_difference(diff, threshold=0.08) == stats.REFUTED
+    assert stats.label_difference(diff, smallest_effect=0.08) == stats.REFUTED
 
 
 def test_label_exact_and_combine():

@@ -128,7 +128,10 @@ class Results:
         seeds = [s for s in (r.seed for r in va.runs) if s in {r.seed for r in vb.runs}]
         if not seeds:
             raise ConfigError(f"{a!r} and {b!r} share no seed, so they cannot be paired")
-        pick = lambda v: torch.stack([r.correct for r in v.runs if r.seed in seeds]).float()
+
+        def pick(variant: Variant) -> torch.Tensor:  # rows in seed order, so they pair
+            runs = sorted((r for r in variant.runs if r.seed in seeds), key=lambda r: r.seed)
+            return torch.stack([r.correct for r in runs]).float()
         return stats.paired_difference(pick(va), pick(vb), confidence)
 
     def verdict(self, claim: str, a: str, b: str, what: str, direction: int = +1,

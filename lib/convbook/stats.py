@@ -213,10 +213,11 @@ def label_difference(diff: Difference, direction: int = +1, smallest_effect: flo
     if direction not in (+1, -1):
         raise ConfigError(f"direction must be +1 (A above B) or -1 (A below B), got {direction!r}")
     low, high = (diff.low, diff.high) if direction > 0 else (-diff.high, -diff.low)
+    implied = max(smallest_effect, threshold)
+    if high < 0 or (implied > 0 and high < implied):
+        return REFUTED  # the opposite effect, or an interval that rules out the claimed size
     if low > threshold:
         return CONFIRMED
-    if high < 0 or (smallest_effect > 0 and high < smallest_effect):
-        return REFUTED
     return INCONCLUSIVE
 
 
@@ -257,10 +258,12 @@ DECIDE_HINT = ("More seeds (the parameters cell's `seeds`) or the `full` profile
 
 
 def verdict_on_difference(claim: str, diff: Difference, what: str, direction: int = +1,
-                          smallest_effect: float = 0.0, decide_hint: str = DECIDE_HINT) -> Verdict:
+                          smallest_effect: float = 0.0, decide_hint: str = DECIDE_HINT,
+                          threshold: float = 0.0) -> Verdict:
     """The verdict on a claim that ``what`` (e.g. "3×3 pairs minus 5×5, test accuracy") is
     positive (``direction=+1``) or negative (-1), from its paired difference."""
-    label = label_difference(diff, direction, smallest_effect)
+    label = label_difference(diff, direction, smallest_effect, threshold)
+    smallest_effect = max(smallest_effect, threshold)
     text = f"{what}: {diff}."
     if label == INCONCLUSIVE:
         text += (" The interval includes both no effect and the claimed one, so this run cannot "

@@ -145,12 +145,15 @@ def grouped_net(results: experiments.Results, device: str) -> GroupedNet:
                       (one.test_accuracy, eight.test_accuracy), device)
 
 
-def verdict_c11(layer_params: dict[int, int], net: GroupedNet) -> stats.Verdict:
+def verdict_c11(layer_params: dict[int, int], layer_macs: dict[int, int],
+                net: GroupedNet) -> stats.Verdict:
     """C1.1 is arithmetic: confirmed when every grouped layer holds exactly 1/g of the dense
-    layer's weights, refuted otherwise. It cannot be inconclusive (a count has no noise);
-    the network-level figures and the measured time are reported, not judged."""
+    layer's weights and performs exactly 1/g of its MACs (both counted on the modules), refuted
+    otherwise. It cannot be inconclusive (a count has no noise); the network-level figures and
+    the measured time are reported, not judged."""
     dense = layer_params[1]
-    exact = all(params * g == dense for g, params in layer_params.items())
+    exact = (all(params * g == dense for g, params in layer_params.items())
+             and all(macs * g == layer_macs[1] for g, macs in layer_macs.items()))
     g_max = max(layer_params)
     label = stats.label_exact(1.0, 1.0 if exact else 0.0)
     p1, p8 = net.params
@@ -163,9 +166,9 @@ def verdict_c11(layer_params: dict[int, int], net: GroupedNet) -> stats.Verdict:
         reading = "fewer MACs bought less time, but far from proportionally"
     else:
         reading = "fewer MACs did not buy less time"
-    text = (f"Per layer the cut is {'exactly' if exact else 'not'} g: at g = {g_max} a 3×3 layer "
-            f"from 256 to 256 channels holds {layer_params[g_max]:,} weights instead of "
-            f"{dense:,}. For the whole network it is less, because the stem stays dense: with "
+    text = (f"Per layer the cut is {'exactly' if exact else 'not'} g, in weights and in MACs: at "
+            f"g = {g_max} a 3×3 layer from 256 to 256 channels holds {layer_params[g_max]:,} "
+            f"weights instead of {dense:,}. For the whole network it is less, because the stem stays dense: with "
             f"every later unit in 8 groups the parameters fell from {p1:,} to {p8:,} "
             f"({p1 / p8:.1f}× fewer) and the MACs from {m1 / 1e6:.2f} M to {m8 / 1e6:.2f} M "
             f"({m1 / m8:.1f}× fewer), while one training step (forward and backward, measured) "
@@ -173,7 +176,7 @@ def verdict_c11(layer_params: dict[int, int], net: GroupedNet) -> stats.Verdict:
             f"Test accuracy went from {100 * net.accuracy[0]:.1f}% (g = 1) to "
             f"{100 * net.accuracy[1]:.1f}% (g = 8, one seed; reported, not judged).")
     return stats.Verdict("C1.1", label, text, numbers={
-        "layer_params": layer_params, "params": net.params, "macs": net.macs,
+        "layer_params": layer_params, "layer_macs": layer_macs, "params": net.params, "macs": net.macs,
         "step_seconds": net.latency, "accuracy_g1_g8": net.accuracy})
 
 

@@ -70,16 +70,19 @@ def verdict_c31(results: experiments.Results) -> stats.Verdict:
     return v
 
 
+FAR_MORE = 2.0  # "far more parameters": at least twice as many
+
+
 def verdict_c32(params: dict[str, int], growth: float) -> stats.Verdict:
-    """C3.2 is a count: confirmed when the naive module holds more weights than one 3×3 layer
-    of the same output width, refuted when it holds fewer (never inconclusive)."""
+    """C3.2 is a count: confirmed when the naive module holds at least ``FAR_MORE`` times the
+    weights of one 3×3 layer of the same output width, refuted otherwise (never inconclusive:
+    a count has no noise)."""
     naive = params["naive Inception (3a)"]
     same = next(v for k, v in params.items() if k.startswith("one 3x3") and not k.endswith("224"))
     reduced = params["Inception (3a) with 1x1 reductions"]
-    label = stats.CONFIRMED if naive > same else stats.REFUTED
-    text = (f"One naive module at (3a) sizes holds {naive:,} weights, "
-            f"{'more' if naive > same else 'fewer'} than the {same:,} of one 3×3 layer with the "
-            f"same output width. The cost grows in stacking: the pool branch passes every input "
+    label = stats.CONFIRMED if naive >= FAR_MORE * same else stats.REFUTED
+    text = (f"One naive module at (3a) sizes holds {naive:,} weights, {naive / same:.2f}× the "
+            f"{same:,} of one 3×3 layer with the same output width. The cost grows in stacking: the pool branch passes every input "
             f"channel on, so the fourth naive module in a row holds {growth:.1f}× the weights of "
             f"the first. GoogLeNet's 1×1 reductions cut the (3a) module to {reduced:,} weights.")
     return stats.Verdict("C3.2", label, text, numbers={"naive": naive, "one_3x3": same,

@@ -105,9 +105,11 @@ def verdict_c51(d: Degradation) -> stats.Verdict:
 
 def verdict_c52(c51: stats.Verdict, ratios_bn: list[float], ratios_raw: list[float]) -> stats.Verdict:
     """C5.2: are vanishing gradients the cause? With no degradation established (C5.1 not
-    confirmed) there is nothing to explain: inconclusive. Otherwise confirmed when the plain
-    net's first layer gets under a tenth of its last layer's gradient in every seed (with batch
-    norm, as trained), refuted when it gets more in every seed, inconclusive in between."""
+    confirmed) there is nothing to explain: inconclusive. Otherwise refuted when the plain
+    net's first layer gets at least a tenth of its last layer's gradient in every seed (with
+    batch norm, as trained): the network degraded with its gradients intact. When gradients do
+    vanish alongside the degradation the label stays inconclusive: co-occurrence, measured at
+    initialisation, cannot show cause. So this rule never returns "confirmed"."""
     low, high = min(ratios_bn), max(ratios_bn)
     measured = (f"At initialisation the plain network's first layer receives {low:.2g} to "
                 f"{high:.2g} times the gradient of its last layer with batch norm, "
@@ -117,7 +119,9 @@ def verdict_c52(c51: stats.Verdict, ratios_bn: list[float], ratios_raw: list[flo
                              "established here (C5.1), so this run cannot name its cause.",
                              numbers={"ratios_bn": ratios_bn, "ratios_no_bn": ratios_raw})
     if high < VANISHING:
-        label, reading = stats.CONFIRMED, "Degradation and vanishing gradients appear together."
+        label, reading = stats.INCONCLUSIVE, ("Degradation and vanishing gradients appear "
+                                              "together, which does not show that one causes "
+                                              "the other.")
     elif low >= VANISHING:
         label, reading = stats.REFUTED, ("The network degraded with its gradients intact, as "
                                          "He et al. argued: vanishing is not the cause here.")

@@ -96,7 +96,8 @@ def verdict_c82(s: Specificity) -> stats.Verdict:
             f"{', '.join(f'{t:.3f}' for t in s.trained)} trained, "
             f"{', '.join(f'{u:.3f}' for u in s.untrained)} untrained (per seed); trained minus "
             f"untrained {diff.mean:+.3f}"
-            + (f" ({diff.confidence:.0%} interval {diff.low:+.3f} to {diff.high:+.3f})."
+            + (f" ({diff.confidence:.0%} interval {diff.low:+.3f} to {diff.high:+.3f} over seeds;"
+               f" every seed is scored on the same test images, whose sampling it leaves out)."
                if diff.seeds > 1 else " (one seed: no interval).")
             + f" The weights' spread across images averages {sum(s.spread) / len(s.spread):.3f} "
               "per channel.")
