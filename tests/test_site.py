@@ -28,8 +28,24 @@ def test_every_page_passes_the_browser_checks(site_report):
 
 
 def test_every_kind_of_check_ran(site_report):
-    kinds = site_report.kinds
-    assert kinds["explorers"] >= 2 * len(CHAPTERS)  # every chapter's explorer has 2+ sliders
-    assert kinds["colab"] == len(CHAPTERS)
-    assert kinds["math"] == kinds["images"] == kinds["console and network"] == site_report.pages
+    kinds, pages = site_report.kinds, site_report.pages
+    assert kinds["math"] == kinds["images"] == pages
     assert kinds["links"] > 10
+    if site_report.via == "file":  # from disk: the load checks
+        assert kinds["console and network"] == pages
+        return
+    assert kinds["console and network"] == 2 * pages  # desktop and phone
+    assert kinds["explorers"] >= 4 * len(CHAPTERS)  # each explorer: 2+ controls, 2 checks each
+    assert kinds["colab"] == len(CHAPTERS)
+    assert kinds["contrast"] == 2 * pages  # light and dark
+    assert kinds["page size"] == kinds["alt text"] == kinds["boilerplate"] == pages
+    assert kinds["toggles"] >= 4 * pages  # primary button at both widths: present, opens, closes
+    assert kinds["phone"] >= pages + len(CHAPTERS)  # overflow, and each explorer's text size
+    assert kinds["badges"] >= 2 * len(CHAPTERS) + 2  # one-minute box and verdicts; intro
+
+
+def test_phone_screenshots_show_the_intro_and_two_chapters(site_report):
+    if site_report.via == "file":
+        return
+    shots = sorted(p.name for p in (ROOT / "_build" / "screenshots").glob("phone-*.png"))
+    assert len(shots) == len(check_site._PHONE_SHOTS), shots
