@@ -5,8 +5,10 @@
 
 Steps: copy the book's sources to _build/staging; run each chapter notebook there with
 papermill (parameter ``profile``), with CONVBOOK_STATIC=1 (explorers render their frames) and
-CONVBOOK_PROGRESS=0 (no progress bars in the pages), and CONVBOOK_VERDICTS=_build/verdicts.json
-(every verdict with its numbers, profile, seeds and device); record each chapter's time in
+CONVBOOK_PROGRESS=0 (no progress bars in the pages), CONVBOOK_FRAMES (explorer frames stored
+once each as files, served from the site's _static/frames) and
+CONVBOOK_VERDICTS=_build/verdicts.json (every verdict with its numbers, profile, seeds and
+device); hide papermill's injected parameters cell; record each chapter's time in
 _build/timings-<profile>.json; then ``jupyter-book build`` the staging copy with execution off
 and warnings as errors, into _build/html.
 """
@@ -24,8 +26,10 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-BOOK_FILES = ("_config.yml", "_toc.yml", "ci/site_ext.py", "ci/site_static/convbook.css")
+BOOK_FILES = ("_config.yml", "_toc.yml", "ci/site_ext.py", "ci/site_static/convbook.css",
+              "ci/site_static/favicon.svg")
 BOOK_DIRS = ("chapters",)
+FRAMES_DIR = "_explorer_frames"  # explorer frames, written while the chapters run
 
 
 def stage(root: Path, staging: Path) -> list[Path]:
@@ -43,10 +47,11 @@ def stage(root: Path, staging: Path) -> list[Path]:
 
 
 @contextlib.contextmanager
-def book_environment(cache: Path, verdicts: Path):
+def book_environment(cache: Path, verdicts: Path, frames: Path):
     """Environment of the kernels papermill starts (they inherit ours); restored afterwards."""
     saved = dict(os.environ)
     os.environ["CONVBOOK_STATIC"] = "1"  # explorers render frames for the static page
+    os.environ["CONVBOOK_FRAMES"] = str(frames.resolve())  # ... as files, served from _static
     os.environ["CONVBOOK_PROGRESS"] = "0"  # no progress bars in the pages
     os.environ["CONVBOOK_VERDICTS"] = str(verdicts)  # every verdict, machine-readable
     os.environ.setdefault("CONVBOOK_CACHE", str(cache))
@@ -70,8 +75,21 @@ def execute(notebooks: list[Path], profile: str) -> dict[str, float]:
             cwd=str(notebook.parent), kernel_name="python3", progress_bar=False,
         )
         timings[notebook.stem] = round(time.perf_counter() - start, 1)
+        hide_injected_parameters(notebook)
         print(f"  {timings[notebook.stem]:.1f} s", flush=True)
     return timings
+
+
+def hide_injected_parameters(notebook: Path) -> None:
+    """Keep papermill's injected "# Parameters" cell off the page (it stays in the notebook)."""
+    import nbformat
+
+    book = nbformat.read(notebook, as_version=4)
+    for cell in book.cells:
+        tags = cell.metadata.setdefault("tags", [])
+        if "injected-parameters" in tags and "remove-cell" not in tags:
+            tags.append("remove-cell")
+    nbformat.write(book, notebook)
 
 
 def build(staging: Path, output: Path) -> None:
@@ -97,7 +115,8 @@ def main(argv: list[str] | None = None) -> int:
     notebooks = stage(ROOT, staging)
     verdicts = build_dir / "verdicts.json"
     verdicts.unlink(missing_ok=True)  # this build's verdicts only
-    with book_environment(cache=build_dir / "cache", verdicts=verdicts):
+    frames = staging / FRAMES_DIR / "frames"  # site_ext serves FRAMES_DIR as _static
+    with book_environment(cache=build_dir / "cache", verdicts=verdicts, frames=frames):
         timings = execute(notebooks, args.profile)
     (build_dir / f"timings-{args.profile}.json").write_text(json.dumps(timings, indent=2))
     print("chapter times (s):", json.dumps(timings))

@@ -5,6 +5,7 @@ import json
 import re
 from pathlib import Path
 
+import nbformat
 import pytest
 import yaml
 
@@ -27,12 +28,13 @@ def test_every_chapter_is_in_the_toc():
 
 def test_label_definitions_are_the_engines():
     """The intro and the recipe page define the labels exactly as convbook.stats does."""
-    from convbook import stats
+    from convbook import book, stats
 
     for page in ("intro.md", "recipe.md"):
         text = " ".join((ROOT / "chapters" / page).read_text(encoding="utf-8").split())
         for label, meaning in stats.LABEL_MEANINGS.items():
-            assert f"**{label}**: {meaning}" in text, f"{page}: definition of {label!r}"
+            assert (f"**{label}**: {meaning}" in text
+                    or f'{book.badge(label)}: {meaning}' in text), f"{page}: definition of {label!r}"
 
 
 def test_recipe_page_states_the_recipe_in_force():
@@ -115,8 +117,8 @@ def test_site_has_every_page_with_figures_and_verdicts(built_book):
         page = (html_dir / "chapters" / f"{path.stem}.html").read_text(encoding="utf-8")
         assert page.count("<img") >= 3, f"{path.stem}: figures missing"
         assert "convbook-explorer" in page, f"{path.stem}: explorer missing"
-        claims = re.findall(r"<strong>(C\d+\.\d+): (confirmed|refuted|inconclusive|nuanced)"
-                            r"\.</strong>", page)
+        claims = re.findall(r'<strong>(C\d+\.\d+)</strong> <span class="convbook-verdict '
+                            r'convbook-verdict-(confirmed|refuted|inconclusive|nuanced)"', page)
         assert len(claims) >= 2, f"{path.stem}: verdicts not pasted"
         assert "In one minute" in page
         assert "colab.research.google.com" in page
@@ -148,3 +150,20 @@ def test_no_cell_shows_the_same_figure_twice(built_book):
             pngs = [o["data"]["image/png"] for o in cell.get("outputs", [])
                     if "image/png" in o.get("data", {})]
             assert len(pngs) == len(set(map(str, pngs))), f"{path.name}: {cell['source'][:60]}"
+
+
+def test_every_figure_on_the_website_has_alt_text(built_book):
+    """Each figure a chapter draws carries alt text in its cell (mystnb.image.alt)."""
+    total = 0
+    for path in sorted((built_book / "staging" / "chapters").glob("*.ipynb")):
+        notebook = nbformat.read(path, as_version=4)
+        figures = 0
+        for cell in notebook.cells:
+            images = [o for o in cell.get("outputs", []) if "image/png" in o.get("data", {})]
+            if images and "remove-cell" not in cell.metadata.get("tags", []):
+                figures += 1
+                alt = cell.metadata.get("mystnb", {}).get("image", {}).get("alt", "")
+                assert len(alt) > 20, f"{path.name}: a figure without alt text: {cell.source[:80]}"
+        assert figures >= 1, f"{path.name}: no figure drawn (inline figures lost?)"
+        total += figures
+    assert total >= 2 * len(CHAPTERS), f"{total} figures in the whole book"

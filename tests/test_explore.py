@@ -45,7 +45,29 @@ def test_static_frames_cover_every_combination():
     assert frames["2|0"]["img"] is None and "values that work" in frames["2|0"]["numbers"]  # g=3
     assert frames["1|1"]["img"] and "1,152" in frames["1|1"]["numbers"]  # g=2, k=3: 3*3*8*16
     assert frames["0|0"]["numbers"] != frames["1|0"]["numbers"]
-    assert page.count('type="range"') == 2
+    assert page.count('type="radio"') == 5  # three and two values: groups of buttons
+    assert frames["1|1"]["alt"].endswith("for groups (g) = 2, kernel size (k) = 3")
+
+
+def test_controls_fit_their_values_and_speak_in_words():
+    page = explore.static_html(c01.grouped_conv, {"groups": [1, 2, 4, 8], "kernel_size": [1, 3]},
+                               words={"kernel_size": "kernel size (k)"})
+    assert page.count('type="range"') == 1 and 'aria-valuetext="groups (g): 4"' in page
+    assert "<legend>kernel size (k)</legend>" in page
+    check = explore.static_html(c03.inception_cost, {"reduce": [False, True]})
+    assert 'type="checkbox"' in check and 'type="range"' not in check
+
+
+def test_identical_frames_are_stored_once_as_files(tmp_path, monkeypatch):
+    monkeypatch.setenv("CONVBOOK_FRAMES", str(tmp_path))
+    page = explore.static_html(c01.grouped_conv, {"groups": [2, 2, 4], "kernel_size": [3]})
+    data = json.loads(re.search(r'class="convbook-frames">(.*?)</script>', page,
+                                re.DOTALL).group(1).replace("<\\/", "</"))
+    assert len(data["frames"]) == 3 and len(data["images"]) == 2 == len(list(tmp_path.glob("*.png")))
+    assert data["frames"]["0|0"]["img"] == data["frames"]["1|0"]["img"] != data["frames"]["2|0"]["img"]
+    assert all(src.startswith("_static/frames/") for src in data["images"].values())
+    assert "base64" not in page
+    assert all(frame["font"] > 5 for frame in data["frames"].values())
 
 
 def test_static_frames_have_a_ceiling():
@@ -91,10 +113,14 @@ def test_chapter_6_to_8_explorers():
 
     weights = [torch.rand(6, 4), torch.rand(6, 8)]
     labels = torch.tensor([0, 1, 0, 1, 2, 2])
-    view = c08.se_weights(image=1, block=2, weights=weights, labels=labels, classes=("a", "b", "c"))
+    view = c08.se_weights(image_class="b", block=2, weights=weights, labels=labels,
+                          classes=("a", "b", "c"))
     assert view.numbers["class"] == "b" and view.numbers["channels"] == "8"
+    assert "test image 1 (b)" in view.figure.axes[0].get_title()  # the first image of class b
     assert "between 1 and 2" in explore.safe_view(c08.se_weights, block=3, weights=weights,
                                                   labels=labels).error
+    assert "one of a, b, c" in explore.safe_view(c08.se_weights, image_class="z", weights=weights,
+                                                 labels=labels, classes=("a", "b", "c")).error
 
 
 def test_any_failure_becomes_a_message_and_leaks_no_figure():
@@ -115,3 +141,27 @@ def test_numpy_options_are_accepted():
 
     page = explore.static_html(c01.grouped_conv, {"groups": np.array([1, 2])})
     assert "convbook-explorer" in page
+
+
+def test_an_explorer_may_take_a_labels_argument_of_its_own(monkeypatch):
+    """``labels`` passes through to the explorer (chapter 8's class labels), never taken as
+    the controls' names."""
+    import torch
+
+    monkeypatch.setenv("CONVBOOK_STATIC", "1")
+    weights = [torch.rand(6, 4)]
+    labels = torch.tensor([0, 1, 0, 1, 2, 2])
+    page = explore.static_html(c08.se_weights, {"image_class": ["a", "b"], "block": [1]},
+                               weights=weights, labels=labels, classes=("a", "b", "c"))
+    assert "test image of class" in page and "convbook-error" not in page
+
+
+def test_static_frames_leave_inline_figures_working(monkeypatch):
+    """Rendering the frames must not reset matplotlib's backend (rc_context would), or every
+    figure after an explorer silently vanishes from the page."""
+    import matplotlib
+
+    before = matplotlib.rcParams["backend"]
+    explore.static_html(c01.grouped_conv, {"groups": [1, 2]})
+    assert matplotlib.rcParams["backend"] == before
+    assert matplotlib.rcParams["figure.max_open_warning"] != 0

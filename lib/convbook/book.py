@@ -5,6 +5,7 @@ Kept here so every chapter's code cells stay one or two lines long.
 
 from __future__ import annotations
 
+import html
 import json
 import os
 import tempfile
@@ -105,9 +106,36 @@ def markdown(text: str):
     return Markdown(text)
 
 
+def badge(label: str) -> str:
+    """A verdict label as a badge (HTML): the word itself, on the label's colour; the
+    website's stylesheet colours it, a notebook shows the word."""
+    if label not in stats.LABEL_MEANINGS:
+        raise ValueError(f"unknown verdict label {label!r}; labels are "
+                         f"{', '.join(stats.LABEL_MEANINGS)}")
+    return f'<span class="convbook-verdict convbook-verdict-{label}">{label}</span>'
+
+
 def render(v: stats.Verdict) -> str:
-    """A verdict as Markdown: the claim, its label, the sentence that explains it."""
-    return f"**{v.claim}: {v.label}.** {v.text}"
+    """A verdict as Markdown: the claim, its label as a badge, the sentence that explains it."""
+    return f"**{v.claim}** {badge(v.label)} {v.text}"
+
+
+class VerdictList:
+    """A chapter's verdicts on one line ("C1.1 confirmed · C1.2 inconclusive"): badges in HTML
+    (the intro's table pastes this across pages with ``{glue}``), plain words as text."""
+
+    def __init__(self, verdicts: list[stats.Verdict]) -> None:
+        self.pairs = [(v.claim, v.label) for v in verdicts]
+
+    def __repr__(self) -> str:
+        return " · ".join(f"{claim} {label}" for claim, label in self.pairs)
+
+    def _repr_pretty_(self, printer, cycle: bool) -> None:
+        printer.text(repr(self))
+
+    def _repr_html_(self) -> str:
+        return " ".join(f'<span class="convbook-claim">{html.escape(claim)}&nbsp;{badge(label)}'
+                        f"</span>" for claim, label in self.pairs)
 
 
 def verdict(name: str, v: stats.Verdict, chapter: str, setup: Setup | None = None) -> str:
@@ -165,5 +193,6 @@ def publish(setup: Setup, chapter: str, verdicts: list[stats.Verdict], one_minut
     verdict in the build's verdicts file."""
     for v in verdicts:
         verdict(glue_name(v.claim), v, chapter, setup)
-    glue_text("verdicts", " · ".join(f"{v.claim} {v.label}" for v in verdicts))
-    glue("one_minute", markdown(one_minute))
+    listing = VerdictList(verdicts)
+    glue("verdicts", listing)
+    glue("one_minute", markdown(f"{listing._repr_html_()}<br>\n{one_minute}"))

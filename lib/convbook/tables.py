@@ -36,8 +36,15 @@ class Table:
             "<tr>" + "".join(f"<td>{html.escape(format_value(v))}</td>" for v in row.values()) + "</tr>"
             for row in self.rows
         )
-        caption = f"<caption>{html.escape(self.caption)}</caption>" if self.caption else ""
-        return f'<table class="convbook-table">{caption}<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
+        table = f'<table class="convbook-table"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
+        # A box that scrolls sideways on a narrow screen (with a shadow at the edge that hides
+        # columns), so the page itself never does; the caption stays outside, never clipped.
+        label = html.escape(self.caption[:80] or "table", quote=True)
+        scroll = (f'<div class="convbook-table-scroll" tabindex="0" role="region" '
+                  f'aria-label="{label}">{table}</div>')
+        caption = (f'<figcaption class="convbook-caption">{html.escape(self.caption)}</figcaption>'
+                   if self.caption else "")
+        return f'<figure class="convbook-table-figure">{scroll}{caption}</figure>'
 
     def __repr__(self) -> str:
         if not self.rows:

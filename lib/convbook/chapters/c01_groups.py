@@ -17,7 +17,7 @@ from convbook import experiments, filters, measure, nets, stats
 from convbook.blocks.validate import check_groups, check_positive
 from convbook.book import Setup
 from convbook.data import CifarData
-from convbook.explore import View
+from convbook.explore import View, labels
 from convbook.tables import Table
 from convbook.viz.connectivity import connectivity, plot_connectivity, plot_wiring
 
@@ -228,6 +228,7 @@ def one_minute(c11: stats.Verdict, c12: stats.Verdict, net: GroupedNet) -> str:
 
 # --- explorer -------------------------------------------------------------------------------
 
+@labels(groups="groups (g)", kernel_size="kernel size (k)")
 def grouped_conv(in_channels: int = 16, out_channels: int = 16, groups: int = 4,
                  kernel_size: int = 3, size: int = 32) -> View:
     """Chapter 1: a k x k convolution split into ``groups`` -> its wiring, parameters and MACs."""

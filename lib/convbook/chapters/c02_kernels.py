@@ -19,7 +19,7 @@ from convbook.blocks.validate import check_positive
 from convbook.book import Setup
 from convbook.data import CifarData
 from convbook.errors import ConfigError
-from convbook.explore import View
+from convbook.explore import View, labels
 from convbook.receptive import Layer, receptive_fields, sampled_offsets
 from convbook.tables import Table
 from convbook.viz.receptive import plot_fields_on_image
@@ -111,6 +111,7 @@ def one_minute(c21: stats.Verdict, c22: stats.Verdict, results: experiments.Resu
 
 # --- explorer -------------------------------------------------------------------------------
 
+@labels(kernel_size="kernel size", depth="layers in the stack", dilation="dilation")
 def receptive_stack(kernel_size: int = 3, depth: int = 2, dilation: int = 1, stride: int = 1,
                     image: torch.Tensor | None = None) -> View:
     """Chapter 2: ``depth`` conv layers of one kernel size -> their receptive field on an image."""

@@ -16,8 +16,9 @@ from convbook.blocks import Inception, NaiveInception
 from convbook.blocks.validate import check_positive
 from convbook.book import Setup
 from convbook.data import CifarData
-from convbook.explore import View
+from convbook.explore import View, labels
 from convbook.tables import Table
+from convbook.viz.style import legend_outside
 
 CHAPTER = "03-inception"
 MODULE_3A = {"in_channels": 192, "widths": (64, 128, 32)}  # GoogLeNet's module 3a, naive form
@@ -98,6 +99,8 @@ def one_minute(c31: stats.Verdict, c32: stats.Verdict) -> str:
 
 # --- explorer -------------------------------------------------------------------------------
 
+@labels(width_3x3="width of the 3×3 branch", width_5x5="width of the 5×5 branch",
+        reduce="1×1 reductions before the 3×3 and 5×5")
 def inception_cost(width_3x3: int = 128, width_5x5: int = 32, reduce: bool = False,
                    in_channels: int = 192, width_1x1: int = 64, pool_proj: int = 32,
                    size: int = 28) -> View:
@@ -123,7 +126,7 @@ def inception_cost(width_3x3: int = 128, width_5x5: int = 32, reduce: bool = Fal
                label=f"one 3x3 conv, {in_channels} -> {module.out_channels}")
     ax.set_ylabel("parameters")
     ax.set_title("reduced Inception module" if reduce else "naive Inception module")
-    ax.legend(fontsize=9)
+    legend_outside(ax)
     figure.tight_layout()
     numbers = {
         "output channels": f"{module.out_channels}",

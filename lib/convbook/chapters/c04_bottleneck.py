@@ -18,8 +18,9 @@ from convbook.blocks.validate import check_positive
 from convbook.book import Setup
 from convbook.data import CifarData
 from convbook.errors import ConfigError
-from convbook.explore import View
+from convbook.explore import View, labels
 from convbook.tables import Table
+from convbook.viz.style import legend_outside, log_ticks
 
 CHAPTER = "04-bottleneck"
 REDUCTIONS = (1, 2, 4, 8)
@@ -108,6 +109,7 @@ def one_minute(c41: stats.Verdict, c42: stats.Verdict) -> str:
 
 # --- explorer -------------------------------------------------------------------------------
 
+@labels(reduction="reduction (channels ÷ bottleneck width)", kernel_size="kernel size (k)")
 def bottleneck_cost(reduction: int = 4, kernel_size: int = 3, channels: int = 256,
                     size: int = 56) -> View:
     """Chapter 4: a 1x1 -> k x k -> 1x1 bottleneck at ``channels / reduction`` inside against
@@ -128,9 +130,9 @@ def bottleneck_cost(reduction: int = 4, kernel_size: int = 3, channels: int = 25
             f"1x1 {mid}->{channels}"], per_layer, color="#3b6ea5", label="bottleneck layers")
     ax.axhline(measure.count_params(direct), color="#e07b39", linestyle="--",
                label=f"one {kernel_size}x{kernel_size}, {channels}->{channels}")
-    ax.set_yscale("log")
+    log_ticks(ax, "y")
     ax.set_ylabel("weights (log scale)")
-    ax.legend(fontsize=9)
+    legend_outside(ax)
     ax.tick_params(axis="x", labelsize=8)
     figure.tight_layout()
     total, full = sum(per_layer), measure.count_params(direct)

@@ -17,7 +17,7 @@ from convbook import experiments, gradients, nets, stats
 from convbook.blocks.validate import check_positive
 from convbook.book import Setup
 from convbook.data import CifarData
-from convbook.explore import View
+from convbook.explore import View, labels
 
 CHAPTER = "05-residual"
 DEPTHS = {"smoke": (8, 14), "book": (8, 20), "full": (8, 20, 32, 56)}
@@ -151,6 +151,7 @@ def one_minute(c51: stats.Verdict, c52: stats.Verdict, c53: stats.Verdict, d: De
 
 # --- explorer -------------------------------------------------------------------------------
 
+@labels(depth="depth (conv layers)", norm="batch norm")
 def gradient_depth(depth: int = 20, norm: bool = True, width: int = 8, seed: int = 0) -> View:
     """Chapter 5: plain against residual CIFAR networks of ``depth`` at initialisation ->
     the RMS gradient reaching each conv layer on one batch of random images."""

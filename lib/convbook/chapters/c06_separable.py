@@ -16,7 +16,8 @@ from convbook import experiments, measure, nets, stats
 from convbook.blocks.validate import check_positive
 from convbook.book import Setup
 from convbook.data import CifarData
-from convbook.explore import View
+from convbook.explore import View, labels
+from convbook.viz.style import log_ticks
 
 CHAPTER = "06-separable"
 MUCH_FEWER = 0.5  # "a lot": at most half the parameters
@@ -78,6 +79,7 @@ def one_minute(c61: stats.Verdict, c62: stats.Verdict) -> str:
 
 # --- explorer -------------------------------------------------------------------------------
 
+@labels(channels="channels (C)", kernel_size="kernel size (k)")
 def separable_cost(channels: int = 64, kernel_size: int = 3, size: int = 32) -> View:
     """Chapter 6: a standard k x k convolution (C -> C) against depthwise + pointwise."""
     from convbook.blocks.separable import DepthwiseSeparable
@@ -90,7 +92,7 @@ def separable_cost(channels: int = 64, kernel_size: int = 3, size: int = 32) -> 
     counts = [measure.count_params(m) for m in (standard, depthwise, pointwise)]
     figure, ax = plt.subplots(figsize=(5.2, 3.2))
     ax.bar(["standard", "depthwise", "pointwise"], counts, color=["#e07b39", "#3b6ea5", "#3b6ea5"])
-    ax.set_yscale("log")
+    log_ticks(ax, "y")
     ax.set_ylabel("weights (log scale)")
     ax.set_title(f"{kernel_size}x{kernel_size}, {channels} -> {channels} channels")
     figure.tight_layout()

@@ -17,7 +17,7 @@ from convbook import blocks, experiments, measure, nets, stats
 from convbook.blocks.validate import check_groups, check_positive
 from convbook.book import Setup
 from convbook.data import CifarData
-from convbook.explore import View
+from convbook.explore import View, labels
 from convbook.tables import Table
 from convbook.viz.connectivity import connectivity, plot_connectivity
 
@@ -94,6 +94,7 @@ def one_minute(c71: stats.Verdict, c72: stats.Verdict) -> str:
 
 # --- explorer -------------------------------------------------------------------------------
 
+@labels(groups="groups (g)", shuffle="shuffle between layers", layers="stacked layers")
 def shuffle_connectivity(groups: int = 4, shuffle: bool = True, layers: int = 2,
                          channels: int = 16) -> View:
     """Chapter 7: ``layers`` grouped 1x1 convolutions, with or without a channel shuffle between

@@ -16,7 +16,8 @@ from convbook import excitation, experiments, measure, nets, stats, zoo
 from convbook.book import Setup
 from convbook.data import CifarData
 from convbook.errors import ConfigError
-from convbook.explore import View
+from convbook.explore import View, labels
+from convbook.viz.style import legend_outside
 
 CHAPTER = "08-squeeze-excitation"
 DEPTH = 14
@@ -115,23 +116,29 @@ def one_minute(c81: stats.Verdict, c82: stats.Verdict) -> str:
 
 # --- explorer -------------------------------------------------------------------------------
 
-def se_weights(image: int = 0, block: int = 1, weights: list[torch.Tensor] | None = None,
-               labels: torch.Tensor | None = None, classes: tuple[str, ...] = ()) -> View:
-    """Chapter 8: the channel weights SE block ``block`` gives test image ``image``, beside the
-    mean weights of that image's class and of all images (``weights`` from
-    ``convbook.excitation.collect``)."""
+@labels(image_class="test image of class", block="SE block (1 is the earliest)")
+def se_weights(image_class: str = "", block: int = 1,
+               weights: list[torch.Tensor] | None = None, labels: torch.Tensor | None = None,
+               classes: tuple[str, ...] = ()) -> View:
+    """Chapter 8: the channel weights SE block ``block`` gives the first test image of class
+    ``image_class``, beside the mean weights of that class and of all images (``weights`` from
+    ``convbook.excitation.collect``, one row per image, ``labels`` their classes)."""
     if weights is None or labels is None:
         raise ConfigError("se_weights needs the weights collected from a trained SE network "
                           "(convbook.excitation.collect) and the images' labels")
     if not 1 <= block <= len(weights):
         raise ConfigError(f"block must be between 1 and {len(weights)}, got {block}")
     w = weights[block - 1]
-    if not 0 <= image < len(w):
-        raise ConfigError(f"image must be between 0 and {len(w) - 1}, got {image}")
     if len(labels) != len(w):
         raise ConfigError(f"labels must give one class per image of the weights ({len(w)}), "
                           f"got {len(labels)}")
-    label = int(labels[image])
+    if image_class not in classes:
+        raise ConfigError(f"image_class must be one of {', '.join(classes)}; got {image_class!r}")
+    label = classes.index(image_class)
+    found = (labels.cpu() == label).nonzero()
+    if not len(found):
+        raise ConfigError(f"no test image of class {image_class!r} among the {len(w)} images")
+    image = int(found[0])
     same_class = w[labels.cpu() == label].mean(dim=0)
     figure, ax = plt.subplots(figsize=(6, 3.1))
     xs = range(w.shape[1])
@@ -141,9 +148,9 @@ def se_weights(image: int = 0, block: int = 1, weights: list[torch.Tensor] | Non
     ax.set_ylim(0, 1)
     ax.set_xlabel("channel")
     ax.set_ylabel("SE weight")
-    name = classes[label] if label < len(classes) else str(label)
+    name = image_class
     ax.set_title(f"block {block}, test image {image} ({name})")
-    ax.legend(fontsize=8, loc="lower right")
+    legend_outside(ax)
     figure.tight_layout()
     distance = float((w[image] - same_class).abs().mean())
     numbers = {"class": name, "channels": str(w.shape[1]),
