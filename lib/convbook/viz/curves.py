@@ -5,23 +5,24 @@ from __future__ import annotations
 import matplotlib.pyplot as plt
 from matplotlib.figure import Figure
 
+from convbook.viz.style import family_colour, integer_ticks, legend_outside, log_ticks
+
 
 def plot_history(results, key: str = "train_loss", ax=None) -> Figure:
     """One line per variant (its first seed): ``key`` of the training history against epoch.
     Training loss by default; test accuracy is measured once, at the end."""
-    from matplotlib.ticker import MaxNLocator
-
     if ax is None:
         _, ax = plt.subplots(figsize=(5, 3.3))
     for run in results:
         epochs = [h["epoch"] for h in run.history]
         values = [100 * h[key] if "accuracy" in key else h[key] for h in run.history]
-        ax.plot(epochs, values, marker="o", markersize=3, label=run.name)
+        ax.plot(epochs, values, marker="o", markersize=3, label=run.name,
+                color=family_colour(run.name))
     ax.set_xlabel("epoch")
-    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    integer_ticks(ax)
     label = key.replace("_", " ").replace("train ", "training ")
     ax.set_ylabel(label + (" (%, augmented batches)" if "accuracy" in key else ""))
-    ax.legend(fontsize=9)
+    legend_outside(ax)
     return ax.figure
 
 
@@ -34,13 +35,14 @@ def plot_bars(labels: list[str], series: dict[str, list[float]], ylabel: str, lo
     width = 0.8 / max(n, 1)
     for k, (name, values) in enumerate(series.items()):
         xs = [i + (k - (n - 1) / 2) * width for i in range(len(labels))]
-        ax.bar(xs, values, width=width, label=name)
+        ax.bar(xs, values, width=width, label=name,
+               color=family_colour(name) if n > 1 else None)
     ax.set_xticks(range(len(labels)), labels)
     ax.set_ylabel(ylabel)
     if log:
-        ax.set_yscale("log")
+        log_ticks(ax, "y")
     if n > 1:
-        ax.legend(fontsize=9)
+        legend_outside(ax)
     return ax.figure
 
 
@@ -53,10 +55,10 @@ def plot_tradeoff(results, x: str = "params", ax=None) -> Figure:
     for run in results:
         value = getattr(run, x)
         ax.errorbar(value, 100 * run.test_accuracy, yerr=100 * run.accuracy_sd, fmt="o",
-                    markersize=5, capsize=3)
+                    markersize=5, capsize=3, color=family_colour(run.name))
         ax.annotate(run.name, (value, 100 * run.test_accuracy), textcoords="offset points",
                     xytext=(5, 4), fontsize=9)
-    ax.set_xscale("log")
+    log_ticks(ax, "x")
     ax.set_xlabel(labels.get(x, x))
     ax.set_ylabel("test accuracy (%)")
     return ax.figure
@@ -78,11 +80,13 @@ def plot_layer_norms(series: dict[str, list[float]], ylabel: str = "RMS gradient
     if ax is None:
         _, ax = plt.subplots(figsize=(5, 3.3))
     for name, values in series.items():
-        ax.plot(range(1, len(values) + 1), values, marker="o", markersize=3, label=name)
-    ax.set_yscale("log")
+        ax.plot(range(1, len(values) + 1), values, marker="o", markersize=3, label=name,
+                color=family_colour(name))
+    log_ticks(ax, "y")
+    integer_ticks(ax)
     ax.set_xlabel("conv layer (input side first)")
     ax.set_ylabel(ylabel)
-    ax.legend(fontsize=9)
+    legend_outside(ax)
     return ax.figure
 
 
@@ -93,14 +97,16 @@ def plot_families_by_depth(results, families: tuple[str, ...], depths: tuple[int
     for family in families:
         runs = [results[f"{family} {d}"] for d in depths]
         train_error = [sum(x.final_train_error for x in r.runs) / len(r.runs) for r in runs]
-        axes[0].plot(depths, [100 * e for e in train_error], marker="o", label=family)
-        axes[1].plot(depths, [100 * (1 - r.test_accuracy) for r in runs], marker="o", label=family)
+        colour = family_colour(family)
+        axes[0].plot(depths, [100 * e for e in train_error], marker="o", label=family, color=colour)
+        axes[1].plot(depths, [100 * (1 - r.test_accuracy) for r in runs], marker="o",
+                     label=family, color=colour)
     for ax, title in zip(axes, ("training error", "test error")):
         ax.set_xlabel("depth (layers)")
         ax.set_ylabel(f"{title} (%)")
         ax.set_xticks(list(depths))
-        ax.legend(fontsize=9)
     figure.tight_layout()
+    legend_outside(axes[1])
     return figure
 
 
@@ -113,10 +119,11 @@ def plot_latency_vs_macs(table, group_key: str = "layer type", ax=None) -> Figur
     for row in table.rows:
         groups.setdefault(row[group_key], []).append(row)
     for name, rows in groups.items():
-        ax.plot([r["MACs"] for r in rows], [r["latency (ms)"] for r in rows], marker="o", label=name)
-    ax.set_xscale("log")
-    ax.set_yscale("log")
+        ax.plot([r["MACs"] for r in rows], [r["latency (ms)"] for r in rows], marker="o",
+                label=name, color=family_colour(name))
+    log_ticks(ax, "x")
+    log_ticks(ax, "y")
     ax.set_xlabel("MACs")
     ax.set_ylabel("latency (ms)")
-    ax.legend(fontsize=9)
+    legend_outside(ax)
     return ax.figure
