@@ -57,15 +57,28 @@ def _eval_mode(model: nn.Module):
 def count_macs(model: nn.Module, input_size: tuple[int, ...] = (3, 32, 32)) -> int:
     """Multiply-accumulates of one forward pass for one input of ``input_size`` (C, H, W).
 
-    A 4-tuple (N, C, H, W) counts the whole batch of N.
+    A 4-tuple (N, C, H, W) counts the whole batch of N. Modules whose op the counter cannot
+    see (``DeformableConv2d``) add their own count through an ``extra_macs(input, output)``
+    method.
     """
     if not isinstance(model, nn.Module):
         raise ConfigError(f"count_macs needs a model instance (an nn.Module), got {model!r}; "
                           f"for a class, build it first: count_macs(nets.CifarNet(16))")
     x = torch.zeros(_input_shape(input_size), device=_device_of(model))
-    with _eval_mode(model), FlopCounterMode(display=False) as counter:
-        model(x)
-    return counter.get_total_flops() // 2
+    extra = []  # ops FlopCounterMode counts as 0 (deform_conv2d): the module says its MACs
+
+    def add_extra(module, inputs, output):
+        extra.append(module.extra_macs(inputs[0], output))
+
+    hooks = [m.register_forward_hook(add_extra) for m in model.modules()
+             if callable(getattr(m, "extra_macs", None))]
+    try:
+        with _eval_mode(model), FlopCounterMode(display=False) as counter:
+            model(x)
+    finally:
+        for hook in hooks:
+            hook.remove()
+    return counter.get_total_flops() // 2 + sum(extra)
 
 
 def _timer_median(fn, min_run_time: float) -> float:

@@ -2,6 +2,7 @@
 
 from convbook.blocks.bottleneck import BottleneckConv
 from convbook.blocks.conv import BNActConv, ConvBNAct
+from convbook.blocks.deformable import DeformableConv2d
 from convbook.blocks.dense import DenseBlock, DenseLayer, Transition
 from convbook.blocks.grouped import TwoTowerFeatures
 from convbook.blocks.inception import Branches, Inception, NaiveInception
@@ -18,6 +19,7 @@ __all__ = [
     "Branches",
     "ChannelShuffle",
     "ConvBNAct",
+    "DeformableConv2d",
     "DenseBlock",
     "DenseLayer",
     "DepthwiseSeparable",
