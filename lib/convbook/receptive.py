@@ -224,6 +224,42 @@ def sampled_offsets(layers: Iterable[Layer | nn.Module] | nn.Module) -> list[int
     return sorted(offsets)
 
 
+def coverage(layers: Iterable[Layer | nn.Module] | nn.Module) -> float:
+    """Share of the 2-D receptive field that one unit actually reads: (positions read per axis
+    / field size)². 1 for dense kernels; 9/49 for one 3×3 kernel at dilation 3; about 0.29 for
+    three 3×3 layers at dilation 2 (the "gridding" of stacked equal rates)."""
+    offsets = sampled_offsets(layers)
+    span = offsets[-1] - offsets[0] + 1
+    return (len(offsets) / span) ** 2
+
+
+def read_grid(layers: Iterable[Layer | nn.Module] | nn.Module) -> torch.Tensor:
+    """The receptive field as a square boolean grid: True at the input positions one unit
+    reads (the product of ``sampled_offsets`` with itself)."""
+    offsets = torch.tensor(sampled_offsets(layers))
+    line = torch.zeros(int(offsets[-1] - offsets[0]) + 1, dtype=torch.bool)
+    line[offsets - offsets[0]] = True
+    return line[:, None] & line[None, :]
+
+
+def dilated_stack(rates: Iterable[int], kernel_size: int = 3, channels: int = 8,
+                  relu: bool = False) -> nn.Sequential:
+    """Same-padded k × k convolutions, one per dilation rate (random weights, no bias): the
+    stack whose holes and effective receptive field chapter 9 draws. Linear by default, so the
+    gradient shows exactly which pixels the stack can reach."""
+    rates = list(rates)
+    if not rates:
+        raise ConfigError("dilated_stack needs at least one dilation rate, e.g. (1, 2, 3)")
+    layers: list[nn.Module] = []
+    for i, rate in enumerate(rates):
+        check_positive("dilation rate", rate)
+        layers.append(nn.Conv2d(3 if i == 0 else channels, channels, kernel_size,
+                                padding=rate * (kernel_size - 1) // 2, dilation=rate, bias=False))
+        if relu and i < len(rates) - 1:
+            layers.append(nn.ReLU())
+    return nn.Sequential(*layers)
+
+
 def conv_stack(kernel_size: int, depth: int, channels: int = 8, dilation: int = 1,
                relu: bool = True) -> nn.Sequential:
     """``depth`` same-padded k x k convolutions (random init, no bias), ReLU between them: the

@@ -286,7 +286,8 @@ def combine(claim: str, parts: Mapping[str, Verdict], text: str = "") -> Verdict
     labels = {p.label for p in parts.values()}
     label = labels.pop() if len(labels) == 1 else NUANCED
     if not text:
-        text = "; ".join(f"*{name}* ({part.label}): {part.text}" for name, part in parts.items())
+        text = "; ".join(f"*{name}* ({part.label}): {part.text.rstrip('.')}"
+                         for name, part in parts.items())
         text = text.rstrip(".") + "."
     return Verdict(claim, label, text, parts=dict(parts))
 

@@ -1,0 +1,183 @@
+"""Chapter 9: coverage of dilation schedules, the context module, IoU, the ring task and the
+verdict rules (every label each can return)."""
+
+import math
+
+import pytest
+import torch
+from convbook import receptive, segmentation, stats
+from convbook.chapters import c09_dilated as c09
+from convbook.errors import ConfigError
+from convbook.receptive import Layer
+from torch import nn
+
+C, R, I, N = stats.CONFIRMED, stats.REFUTED, stats.INCONCLUSIVE, stats.NUANCED
+
+
+def _layers(*rates):
+    return [Layer(3, dilation=r) for r in rates]
+
+
+# --- coverage, against sets derived by hand ----------------------------------------------------
+
+def test_offsets_of_the_schedules_match_hand_derived_sets():
+    # rates 2, 2, 2: taps at 0, 2, 4 per layer, so every sum of three of them: the even numbers
+    assert receptive.sampled_offsets(_layers(2, 2, 2)) == list(range(0, 13, 2))
+    assert receptive.sampled_offsets(_layers(1, 2, 3)) == list(range(13))
+    assert receptive.sampled_offsets(_layers(1, 2, 5)) == list(range(17))
+    # rates 1, 2, 9: {0..6} + {0, 9, 18}: 0-6, 9-15, 18-24 (holes at 7, 8, 16, 17)
+    assert receptive.sampled_offsets(_layers(1, 2, 9)) == [*range(7), *range(9, 16), *range(18, 25)]
+
+
+def test_coverage_and_read_grid():
+    assert receptive.coverage(_layers(2, 2, 2)) == pytest.approx((7 / 13) ** 2)
+    assert receptive.coverage(_layers(1, 2, 3)) == 1.0
+    assert receptive.coverage(_layers(3)) == pytest.approx(9 / 49)
+    grid = receptive.read_grid(_layers(2))
+    assert grid.shape == (5, 5) and int(grid.sum()) == 9
+    assert grid[0, 0] and not grid[0, 1] and grid[2, 2] and not grid[1, 1]
+
+
+def test_gridding_holes_appear_in_the_measured_gradient():
+    maps = c09.gridding_erfs({"(2, 2, 2)": (2, 2, 2), "(1, 2, 3)": (1, 2, 3)}, size=21)
+    holes, dense = maps["(2, 2, 2)"] > 0, maps["(1, 2, 3)"] > 0
+    assert int(holes.sum()) == 7 * 7 and int(dense.sum()) == 13 * 13
+    assert torch.equal(holes[4:17, 4:17], receptive.read_grid(_layers(2, 2, 2)))
+
+
+# --- the context module ---------------------------------------------------------------------
+
+def test_context_module_fields_and_parameters_match_yu_and_koltun():
+    fields, table = c09.context_table(21)
+    assert tuple(fields) == c09.PUBLISHED_CONTEXT_FIELDS
+    channels = 21
+    module = c09.context_module(channels)
+    assert sum(p.numel() for p in module.parameters()) == 64 * channels**2 + 8 * channels
+    assert "28,392" in table.caption
+
+
+def test_identity_initialisation_passes_the_input_through():
+    net = c09.ContextNet(width=4, init="identity")
+    x = torch.rand(2, 4, 16, 16)  # non-negative: ReLU keeps it
+    assert torch.allclose(net.context(x), x)
+    random = c09.ContextNet(width=4, init="random")
+    assert not torch.allclose(random.context(x), x)
+    with pytest.raises(ConfigError, match="identity"):
+        c09.identity_(nn.Conv2d(2, 3, 3))
+    with pytest.raises(ConfigError, match="init"):
+        c09.ContextNet(init="zeros")
+    front = c09.ContextNet(width=4, init="none")
+    assert len(front.context) == 0 and front(torch.rand(1, 1, 16, 16)).shape == (1, 3, 16, 16)
+
+
+def test_dilated_nets_have_equal_parameters_whatever_the_rates():
+    counts = {sum(p.numel() for p in c09.DilatedNet(rates, 8).parameters())
+              for rates in c09.SCHEDULES.values()}
+    assert len(counts) == 1
+    out = c09.DilatedNet(c09.SCHEDULES["exponential"], 8)(torch.rand(2, 1, 32, 32))
+    assert out.shape == (2, 3, 32, 32)
+
+
+# --- IoU and the task -------------------------------------------------------------------------
+
+def test_iou_on_constructed_masks():
+    target = torch.zeros(1, 4, 4, dtype=torch.long)
+    target[0, :2] = 1  # top half class 1
+    predicted = torch.zeros(1, 4, 4, dtype=torch.long)
+    predicted[0, :1] = 1  # top quarter class 1
+    iou = segmentation.iou_per_image(predicted, target, 3)
+    assert iou[0, 1].item() == pytest.approx(4 / 8)  # 4 shared of 8 in either
+    assert iou[0, 0].item() == pytest.approx(8 / 12)
+    assert math.isnan(iou[0, 2].item())  # class 2 nowhere: not scored
+    assert segmentation.mean_iou(iou)[0].item() == pytest.approx((0.5 + 8 / 12) / 2)
+    with pytest.raises(ConfigError, match="label maps"):
+        segmentation.iou_per_image(predicted, target[0], 3)
+
+
+def test_rings_label_inside_ring_and_outside():
+    images, labels = c09.rings(8, seed=1)
+    assert images.shape == (8, 1, 32, 32) and labels.shape == (8, 32, 32)
+    for k in range(8):
+        present = set(labels[k].unique().tolist())
+        assert present == {0, 1, 2}
+        assert labels[k, 0].eq(0).all() and labels[k, -1].eq(0).all()  # borders are outside
+    ring = labels == 1
+    assert images[:, 0][ring].mean() > images[:, 0][~ring].mean() + 0.5
+    with pytest.raises(ConfigError, match="at least 16"):
+        c09.rings(2, size=8)
+
+
+def test_fit_dense_learns_the_ring_and_checks_its_input():
+    data = c09.ring_data("smoke")
+    net = c09.DilatedNet((1, 2, 4), width=8)
+    recipe = segmentation.DenseRecipe(epochs=2)
+    result = segmentation.fit_dense(net, data.train, data.test, 3, recipe, seed=0,
+                                    device=torch.device("cpu"), amp=False)
+    assert result.ious.shape == (len(data.test[0]), 3)
+    assert result.history[-1]["train_loss"] < result.history[0]["train_loss"]
+    with pytest.raises(ConfigError, match="labels N x H x W"):
+        segmentation.fit_dense(net, (data.train[0], data.train[1][:, 0]), data.test, 3)
+
+
+# --- verdict rules --------------------------------------------------------------------------
+
+def test_c91_confirmed_by_counts_and_refuted_by_a_wrong_one():
+    found = c09.kernels((1, 2, 3))
+    assert c09.verdict_c91(found).label == C
+    wrong = [c09.Kernel(k.dilation, k.params + k.dilation, k.field, k.coverage, k.erf_extent)
+             for k in found]
+    verdict = c09.verdict_c91(wrong)
+    assert verdict.label == N and verdict.parts["counted"].label == R  # measured part holds
+    short = [c09.Kernel(k.dilation, k.params + k.dilation, k.field, k.coverage, 1) for k in found]
+    assert c09.verdict_c91(short).label == R
+
+
+def _dense_results(effects: dict[str, float], seeds: int = 3, images: int = 400):
+    g = torch.Generator().manual_seed(0)
+    variants = {}
+    for name, effect in effects.items():
+        runs = []
+        for s in range(seeds):
+            ious = (0.6 + effect + 0.1 * torch.rand(images, 3, generator=g)).double()
+            runs.append(c09.DenseRun(s, segmentation.DenseResult(ious), nn.Identity()))
+        variants[name] = c09.DenseVariant(name, 100, 1000, 13, 1.0, runs)
+    return c09.DenseResults(variants, c09.ring_data("smoke"), segmentation.DenseRecipe(),
+                            "book", "cpu")
+
+
+@pytest.mark.parametrize(("effects", "label"), [
+    ({"exponential": 0.1, "dense": 0.0, "HDC (1, 2, 3)": 0.1, "constant 2": 0.0}, C),
+    ({"exponential": -0.1, "dense": 0.0, "HDC (1, 2, 3)": -0.1, "constant 2": 0.0}, R),
+    ({"exponential": 0.0, "dense": 0.0, "HDC (1, 2, 3)": 0.0, "constant 2": 0.0}, I),
+    ({"exponential": 0.1, "dense": 0.0, "HDC (1, 2, 3)": 0.0, "constant 2": 0.0}, N),
+])
+def test_c92_every_label(effects, label):
+    assert c09.verdict_c92(_dense_results(effects)).label == label
+
+
+@pytest.mark.parametrize(("identity", "random", "label"), [
+    (0.2, -0.05, C),  # identity far better; random below the front end: not effective
+    (-0.1, 0.1, R),  # random better than identity, and it helped
+    (0.0, 0.0, I),  # nothing differs
+    (0.2, 0.1, N),  # identity better, but random helped too: Yu & Koltun's strong form fails
+])
+def test_c93_every_label(identity, random, label):
+    results = _dense_results({"front end alone": 0.0, "context module, identity init": identity,
+                              "context module, random init": random})
+    assert c09.verdict_c93(results).label == label
+
+
+def test_one_seed_is_inconclusive():
+    results = _dense_results({"front end alone": 0.0, "context module, identity init": 0.2,
+                              "context module, random init": 0.0}, seeds=1)
+    assert c09.verdict_c93(results).label == I
+
+
+def test_explorer_views_and_bad_choices():
+    view = c09.dilation_view("HDC (1, 2, 3)", 3)
+    assert view.numbers["receptive field"] == "13×13 pixels"
+    assert view.numbers["positions read"] == "169 of 169 (100%)"
+    grid = c09.dilation_view("constant 2", 3)
+    assert grid.numbers["positions read"].startswith("49 of 169")
+    with pytest.raises(ConfigError, match="schedule must be one of"):
+        c09.schedule_rates("fibonacci", 3)
