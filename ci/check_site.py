@@ -275,7 +275,7 @@ def check_page(page, base: str, relative: str, site: Path, report: Report, shots
             expected = f"colab.research.google.com/github/{repo}/blob/main/chapters/{stem}.ipynb"
             report.check("colab", any(h and h.endswith(expected) for h in hrefs),
                          f"{relative}: no Colab link to {expected} (found {hrefs})")
-        if page.locator("article .convbook-verdict").count() or relative.endswith("intro.html"):
+        if page.locator("section#verdicts").count() or relative.endswith("intro.html"):
             check_badges(page, relative, report)
         for mode in ("light", "dark"):
             page.evaluate(f"() => {{ document.documentElement.dataset.theme = '{mode}'; "

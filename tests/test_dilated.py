@@ -155,16 +155,12 @@ def test_c92_every_label(effects, label):
     assert c09.verdict_c92(_dense_results(effects)).label == label
 
 
-@pytest.mark.parametrize(("identity", "random", "label"), [
-    (0.2, -0.05, C),  # identity far better; random below the front end: not effective
-    (-0.1, 0.1, R),  # random better than identity, and it helped
-    (0.0, 0.0, I),  # nothing differs
-    (0.2, 0.1, N),  # identity better, but random helped too: Yu & Koltun's strong form fails
-])
-def test_c93_every_label(identity, random, label):
-    results = _dense_results({"front end alone": 0.0, "context module, identity init": identity,
-                              "context module, random init": random})
-    assert c09.verdict_c93(results).label == label
+@pytest.mark.parametrize(("identity", "label"), [(0.1, C), (-0.1, R), (0.0, I)])
+def test_c93_every_label(identity, label):
+    results = _dense_results({"front end alone": -0.2, "context module, identity init": identity,
+                              "context module, random init": 0.0})
+    verdict = c09.verdict_c93(results)
+    assert verdict.label == label and "lifted the front end" in verdict.text
 
 
 def test_one_seed_is_inconclusive():

@@ -228,10 +228,12 @@ def context_table(channels: int = 21) -> tuple[list[int], Table]:
             for i, (conv, size, published) in enumerate(zip(convs, fields,
                                                               PUBLISHED_CONTEXT_FIELDS))]
     params = measure.count_params(module)
+    matches = sum(a == b for a, b in zip(fields, PUBLISHED_CONTEXT_FIELDS))
     table = Table(rows, caption=f"Yu & Koltun's basic context module at C = {channels} "
-                                f"channels (the classes of VOC-2012): {params:,} parameters "
-                                f"counted on the module; the formula 64C² + 8C gives "
-                                f"{64 * channels**2 + 8 * channels:,}.")
+                                f"channels (the classes of VOC-2012): {matches} of "
+                                f"{len(PUBLISHED_CONTEXT_FIELDS)} computed fields match their "
+                                f"Table 1; {params:,} parameters counted on the module, "
+                                f"{64 * channels**2 + 8 * channels:,} by the formula 64C² + 8C.")
     return fields, table
 
 
@@ -254,8 +256,7 @@ def kernels(dilations: tuple[int, ...] = (1, 2, 3, 4), channels: int = 16,
     for d in dilations:
         torch.manual_seed(seed)
         conv = nn.Conv2d(channels, channels, 3, padding=d, dilation=d, bias=False)
-        stack = receptive.dilated_stack((d,), channels=channels)
-        erf = receptive.effective_receptive_field(stack, (3, 33, 33), samples=2, seed=seed)
+        erf = receptive.effective_receptive_field(conv, (channels, 33, 33), samples=2, seed=seed)
         out.append(Kernel(d, measure.count_params(conv), receptive.receptive_field(conv).size,
                           receptive.coverage([Layer(3, dilation=d)]),
                           receptive.support_size(erf, threshold=0.0)))
@@ -299,10 +300,12 @@ def verdict_c91(found: list[Kernel], kernel_size: int = 3) -> stats.Verdict:
                                   "the spanned area"),
     }
     largest = ordered[-1]
+    reach = ("and its gradient reaches that far" if measured else
+             f"but its gradient reaches {largest.erf_extent}×{largest.erf_extent}")
     text = (f"At dilation {largest.dilation} a {kernel_size}×{kernel_size} kernel spans "
             f"{largest.field}×{largest.field} pixels with the {largest.params:,} parameters of "
-            f"dilation 1, and its gradient reaches that far; it reads {kernel_size**2} of those "
-            f"{largest.field**2} positions ({largest.coverage:.0%}).")
+            f"dilation 1, {reach}; it reads {kernel_size**2} of those {largest.field**2} "
+            f"positions ({largest.coverage:.0%}).")
     verdict = stats.combine("C9.1", parts)
     return stats.Verdict("C9.1", verdict.label, text + " " + verdict.text,
                          numbers={"params": [k.params for k in found],
@@ -442,7 +445,9 @@ def _run_key(model: nn.Module, data: RingData, recipe: DenseRecipe, seed: int,
         weights.update(name.encode())
         weights.update(tensor.detach().cpu().contiguous().numpy().tobytes())
     code = hashlib.sha256()
-    for obj in (type(model), segmentation):
+    from convbook import train as train_module
+
+    for obj in (type(model), segmentation, train_module):
         code.update(inspect.getsource(obj).encode())
     described = {"model": repr(model), "init": weights.hexdigest(), "code": code.hexdigest(),
                  "data": data.digest(), "recipe": sorted(recipe.__dict__.items()),
@@ -548,30 +553,31 @@ def verdict_c92(results: DenseResults) -> stats.Verdict:
 
 
 def verdict_c93(results: DenseResults) -> stats.Verdict:
-    """C9.3 — Yu & Koltun: the context module needs identity initialisation; random
-    initialisation "was not effective". Two parts: identity beats random (paired difference
-    above 0), and random is not effective, read as "the module from a random start adds
-    nothing to the front end alone" (confirmed if it scores below the front end beyond the
-    interval, refuted if above). They combine; nuanced when they differ."""
-    parts = {
-        "identity beats random": stats.verdict_on_difference(
-            "C9.3", results.difference("context module, identity init",
-                                       "context module, random init"),
-            "identity minus random initialisation, per-image mean IoU",
-            decide_hint=DECIDE_HINT),
-        "random not effective": stats.verdict_on_difference(
-            "C9.3", results.difference("context module, random init", "front end alone"),
-            "the module from a random start minus the front end alone, per-image mean IoU "
-            "(the claim: no gain)", direction=-1, decide_hint=DECIDE_HINT),
-    }
-    return stats.combine("C9.3", parts)
+    """C9.3 — Yu & Koltun: the context module trains better from the identity than from a
+    random start (paired difference in per-image mean IoU). Their stronger words, that random
+    schemes "were not effective", concern a module on a pretrained front end's class scores;
+    the book trains everything together from scratch, so it reports the random start's gain
+    over the front end as a number beside the verdict, not as a test of those words."""
+    verdict = stats.verdict_on_difference(
+        "C9.3", results.difference("context module, identity init",
+                                   "context module, random init"),
+        "identity minus random initialisation of the context module, per-image mean IoU",
+        decide_hint=DECIDE_HINT)
+    random, front = results["context module, random init"], results["front end alone"]
+    verdict.text += (f" From a random start the module still lifted the front end from "
+                     f"{100 * front.mean():.1f} % to {100 * random.mean():.1f} % mean IoU, in a "
+                     f"setting unlike theirs (trained jointly from scratch, batch norm in the "
+                     f"front end).")
+    return verdict
 
 
-def latency_table(channels: int = 64, size: int = 32, batch: int = 64,
+def latency_table(channels: int = 64, size: int = 128, batch: int = 8,
                   dilations: tuple[int, ...] = (1, 2, 4, 8),
                   device: str | torch.device | None = None) -> Table:
     """Measured latency of one 3×3 convolution (C → C) at each dilation: same MACs, same
-    parameters, different memory access."""
+    parameters, different memory access. On a map much larger than the rate, so that few
+    taps fall in the zero padding (on a 32×32 map a rate-8 kernel reads padding for a third
+    of its taps, and a fast implementation can skip them)."""
     layers = {f"3×3, dilation {d}": nn.Conv2d(channels, channels, 3, padding=d, dilation=d,
                                                 bias=False) for d in dilations}
     sizes = {name: (batch, channels, size, size) for name in layers}
@@ -596,12 +602,19 @@ def schedule_reading(results: DenseResults) -> str:
     dense, wide = results["dense"], results["exponential"]
     ring = CLASSES.index("ring")
     gap = 100 * (hdc.mean() - holes.mean())
+    others = [v.mean(ring) for v in results.variants.values() if v is not holes]
     return (f"On *inside* pixels, the class only context decides, the networks rank {ranking} "
             f"(IoU, mean over seeds). The constant-rate-2 network has the HDC network's "
             f"{holes.field}-pixel field but reads {holes.coverage:.0%} of it; its mean IoU is "
-            f"{abs(gap):.1f} points {'below' if gap > 0 else 'above'} HDC's. On *ring* pixels, "
-            f"which a pixel's own neighbourhood decides, the dense network scored "
-            f"{100 * dense.mean(ring):.0f} % and the exponential one {100 * wide.mean(ring):.0f} %.")
+            f"{abs(gap):.1f} points {'below' if gap > 0 else 'above'} HDC's. It also scored "
+            f"{100 * holes.mean(ring):.0f} % on *ring* pixels against "
+            f"{100 * min(others):.0f}–{100 * max(others):.0f} % for the others: with every rate "
+            f"even, each output reads only pixels whose coordinates share its own parity, so "
+            f"gridding costs local detail as well as context. HDC (field {hdc.field}) and "
+            f"exponential (field {wide.field}) differ by "
+            f"{abs(100 * (hdc.mean() - wide.mean())):.1f} points of mean IoU: once the field "
+            f"covers the largest rings, more field buys little; the dense network (field "
+            f"{dense.field}) is the one that cannot see far enough.")
 
 
 def context_reading(results: DenseResults) -> str:
@@ -652,7 +665,7 @@ def dilation_view(schedule: str = "HDC (1, 2, 3)", depth: int = 3,
     layers = [Layer(3, dilation=r) for r in rates]
     grid = receptive.read_grid(layers)
     size = grid.shape[0]
-    side = 75  # the largest field the explorer offers (gaps (1, 2, 9), 6 layers) fits
+    side = 75  # room around the largest field the explorer offers (49: gaps (1, 2, 9), 6 layers)
     torch.manual_seed(seed)
     erf = receptive.effective_receptive_field(receptive.dilated_stack(rates), (3, side, side),
                                               samples=1, seed=seed)
@@ -677,9 +690,11 @@ def dilation_view(schedule: str = "HDC (1, 2, 3)", depth: int = 3,
         ax.set_yticks([])
         ax.grid(False)
     figure.tight_layout()
-    params = 9 * 16 * 16 * depth
+    params = measure.count_params(nn.Sequential(*[
+        nn.Conv2d(16, 16, 3, padding=r, dilation=r, bias=False) for r in rates]))
     numbers = {"rates": ", ".join(map(str, rates)), "receptive field": f"{size}×{size} pixels",
                "positions read": f"{int(grid.sum())} of {size * size} "
                                  f"({receptive.coverage(layers):.0%})",
-               "weights (16 → 16 channels)": f"{params:,}, whatever the rates"}
+               "weights of such a stack, 16 → 16 channels (counted)":
+                   f"{params:,}, whatever the rates"}
     return View(figure, numbers)
