@@ -170,7 +170,7 @@ class Results:
 
 # --- the cache key ---------------------------------------------------------------------------
 
-def _source_digest(objects) -> str:
+def source_digest(objects) -> str:
     digest = hashlib.sha256()
     for obj in objects:
         try:
@@ -180,7 +180,7 @@ def _source_digest(objects) -> str:
     return digest.hexdigest()
 
 
-def _model_digest(model: nn.Module) -> dict:
+def model_digest(model: nn.Module) -> dict:
     """Structure (repr, with every block's flags in its extra_repr), the initial weights, and
     the source code of every module class the model is made of."""
     weights = hashlib.sha256()
@@ -189,7 +189,7 @@ def _model_digest(model: nn.Module) -> dict:
         weights.update(tensor.detach().cpu().contiguous().numpy().tobytes())
     classes = sorted({type(m) for m in model.modules()}, key=lambda c: c.__qualname__)
     return {"repr": repr(model), "init": weights.hexdigest(),
-            "code": _source_digest(c for c in classes if not c.__module__.startswith("torch."))}
+            "code": source_digest(c for c in classes if not c.__module__.startswith("torch."))}
 
 
 def run_key(model: nn.Module, recipe: Recipe, seed: int, data: CifarData, device: torch.device,
@@ -198,19 +198,19 @@ def run_key(model: nn.Module, recipe: Recipe, seed: int, data: CifarData, device
     from convbook import data as data_module
 
     described = {
-        "model": _model_digest(model),
+        "model": model_digest(model),
         "recipe": sorted(recipe.__dict__.items()),
         "seed": seed,
         "data": data.digest(),
         "device": device.type,
-        "training code": _source_digest([train_module, data_module.CifarData]),
+        "training code": source_digest([train_module, data_module.CifarData]),
         "versions": [torch.__version__, convbook.__version__],
         "extra": sorted((extra or {}).items()),
     }
     return hashlib.sha256(json.dumps(described, default=str).encode()).hexdigest()[:24]
 
 
-def _runs_dir() -> Path | None:
+def runs_dir() -> Path | None:
     folder = cache_dir() / "runs"
     try:
         folder.mkdir(parents=True, exist_ok=True)
@@ -240,7 +240,7 @@ def train_run(
     if not isinstance(model, nn.Module):
         raise ConfigError(f"a variant's factory must return an nn.Module, got "
                           f"{type(model).__name__}; pass e.g. partial(nets.CifarNet, 16)")
-    folder = _runs_dir() if cache else None
+    folder = runs_dir() if cache else None
     # mixed precision depends on the machine (train.default_amp): part of what shapes a run
     extra = {"measure_train_error": measure_train_error, "amp": default_amp(device)}
     path = folder / f"{run_key(model, recipe, seed, data, device, extra)}.pt" if folder else None

@@ -263,6 +263,17 @@ def latency_table(layers: dict[str, nn.Module], input_sizes: dict[str, tuple[int
                                f"training's dtype and memory format.")
 
 
+def add_ratios(table: Table, against: str, decimals: int = 2) -> Table:
+    """Add each row's forward and forward + backward latency as a multiple of the first row's
+    (columns "forward vs <against>" and "forward + backward vs <against>"), in place."""
+    base = table.rows[0]
+    for row in table.rows:
+        row[f"forward vs {against}"] = f"{row['latency (ms)'] / base['latency (ms)']:.{decimals}f}×"
+        row[f"forward + backward vs {against}"] = (
+            f"{row['forward + backward (ms)'] / base['forward + backward (ms)']:.{decimals}f}×")
+    return table
+
+
 def separable_latency(channels: list[int], kernel_size: int = 3, size: int = 32, batch: int = 64,
                       device: str | torch.device | None = None) -> Table:
     """MACs and measured latency of a standard k x k convolution (C -> C) and its depthwise

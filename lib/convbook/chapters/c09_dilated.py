@@ -14,7 +14,6 @@ from the ring can only be labelled by a network that sees far enough to find it.
 from __future__ import annotations
 
 import hashlib
-import inspect
 import itertools
 import json
 import math
@@ -27,10 +26,9 @@ from matplotlib.patches import Rectangle
 from torch import nn
 
 import convbook
-from convbook import measure, receptive, segmentation, stats
+from convbook import experiments, measure, receptive, segmentation, stats
 from convbook.blocks.validate import check_positive
 from convbook.cache import load_checked, save_atomic
-from convbook.data import cache_dir
 from convbook.errors import ConfigError
 from convbook.explore import View, labels
 from convbook.nets import he_init
@@ -440,18 +438,13 @@ class DenseResults:
 
 def _run_key(model: nn.Module, data: RingData, recipe: DenseRecipe, seed: int,
              device: torch.device) -> str:
-    weights = hashlib.sha256()
-    for name, tensor in model.state_dict().items():
-        weights.update(name.encode())
-        weights.update(tensor.detach().cpu().contiguous().numpy().tobytes())
-    code = hashlib.sha256()
+    """The cache key of one dense run: what ``experiments.run_key`` digests for a CIFAR run
+    (structure, initial weights, module code, versions), with the rings and the dense recipe."""
     from convbook import train as train_module
 
-    for obj in (type(model), segmentation, train_module):
-        code.update(inspect.getsource(obj).encode())
-    described = {"model": repr(model), "init": weights.hexdigest(), "code": code.hexdigest(),
-                 "data": data.digest(), "recipe": sorted(recipe.__dict__.items()),
-                 "seed": seed, "device": device.type,
+    described = {"model": experiments.model_digest(model), "data": data.digest(),
+                 "recipe": sorted(recipe.__dict__.items()), "seed": seed, "device": device.type,
+                 "training code": experiments.source_digest([segmentation, train_module]),
                  "versions": [torch.__version__, convbook.__version__]}
     return hashlib.sha256(json.dumps(described, default=str).encode()).hexdigest()[:24]
 
@@ -461,14 +454,8 @@ def train_dense(build, data: RingData, recipe: DenseRecipe, seed: int,
     """Build from ``seed``, train and score, or load the finished run from the cache."""
     torch.manual_seed(seed)
     model = build()
-    path = None
-    if cache:
-        folder = cache_dir() / "runs"
-        try:
-            folder.mkdir(parents=True, exist_ok=True)
-            path = folder / f"dense-{_run_key(model, data, recipe, seed, device)}.pt"
-        except OSError:
-            path = None
+    folder = experiments.runs_dir() if cache else None
+    path = folder / f"dense-{_run_key(model, data, recipe, seed, device)}.pt" if folder else None
     stored = load_checked(path, {"result", "state_dict"}) if path is not None else None
     if stored is not None:
         model.load_state_dict(stored["state_dict"])
@@ -581,12 +568,7 @@ def latency_table(channels: int = 64, size: int = 128, batch: int = 8,
     layers = {f"3×3, dilation {d}": nn.Conv2d(channels, channels, 3, padding=d, dilation=d,
                                                 bias=False) for d in dilations}
     sizes = {name: (batch, channels, size, size) for name in layers}
-    table = measure.latency_table(layers, sizes, device=device)
-    base = table.rows[0]
-    for row in table.rows:
-        row["forward vs dilation 1"] = f"{row['latency (ms)'] / base['latency (ms)']:.2f}×"
-        row["forward + backward vs dilation 1"] = (
-            f"{row['forward + backward (ms)'] / base['forward + backward (ms)']:.2f}×")
+    table = measure.add_ratios(measure.latency_table(layers, sizes, device=device), "dilation 1")
     table.caption += f" {channels} → {channels} channels, batch of {batch}, {size}×{size}."
     return table
 
