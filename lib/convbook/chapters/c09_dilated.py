@@ -35,8 +35,7 @@ from convbook.nets import he_init
 from convbook.receptive import Layer, receptive_fields
 from convbook.segmentation import DenseRecipe, DenseResult, fit_dense, mean_iou
 from convbook.tables import Table
-from convbook.viz.dilation import image_array
-from convbook.viz.receptive import plot_erf
+from convbook.viz.receptive import image_array, plot_erf
 from convbook.viz.style import PALETTE
 
 CHAPTER = "09-dilated"

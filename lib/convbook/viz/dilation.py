@@ -9,18 +9,8 @@ import torch
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
+from convbook.viz.receptive import image_array
 from convbook.viz.style import PALETTE, family_colour, legend_outside
-
-
-def image_array(image: torch.Tensor) -> np.ndarray:
-    """C x H x W (any range) as an H x W x 3 array in [0, 1] for imshow."""
-    x = image.detach().float().cpu()
-    if x.dim() == 2:
-        x = x[None]
-    if x.shape[0] == 1:
-        x = x.expand(3, -1, -1)
-    x = (x - x.min()) / (x.max() - x.min() + 1e-8)
-    return x.permute(1, 2, 0).numpy()
 
 
 def plot_taps(image: torch.Tensor, dilations: list[int], kernel_size: int = 3) -> Figure:

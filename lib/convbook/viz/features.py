@@ -9,7 +9,7 @@ from matplotlib.figure import Figure
 from convbook.blocks.inception import Branches
 from convbook.errors import ConfigError
 from convbook.train import normalize
-from convbook.viz.receptive import _image_array
+from convbook.viz.receptive import image_array
 
 
 @torch.no_grad()
@@ -33,7 +33,7 @@ def first_branch_outputs(features: torch.nn.Sequential, image: torch.Tensor) -> 
 def plot_branch_maps(image: torch.Tensor, outputs: list[tuple[str, torch.Tensor]]) -> Figure:
     """The image, then each branch's mean absolute activation (each on its own colour scale)."""
     figure, axes = plt.subplots(1, len(outputs) + 1, figsize=(2.4 * (len(outputs) + 1), 2.7))
-    axes[0].imshow(_image_array(image), interpolation="nearest")
+    axes[0].imshow(image_array(image), interpolation="nearest")
     axes[0].set_title("input")
     for ax, (name, output) in zip(axes[1:], outputs):
         ax.imshow(output.abs().mean(dim=0).numpy(), cmap="viridis", interpolation="nearest")

@@ -11,9 +11,13 @@ from matplotlib.patches import Rectangle
 from convbook.viz.style import PALETTE
 
 
-def _image_array(image: torch.Tensor) -> np.ndarray:
-    """uint8 or float C x H x W tensor -> H x W x C array in [0, 1] for imshow."""
+def image_array(image: torch.Tensor) -> np.ndarray:
+    """uint8 or float C x H x W (or H x W) tensor -> H x W x 3 array in [0, 1] for imshow."""
     array = image.detach().cpu().float()
+    if array.dim() == 2:
+        array = array[None]
+    if array.shape[0] == 1:
+        array = array.expand(3, -1, -1)
     if array.max() > 1.0:
         array = array / 255.0
     return array.permute(1, 2, 0).clamp(0, 1).numpy()
@@ -30,7 +34,7 @@ def plot_fields_on_image(
     """
     if ax is None:
         _, ax = plt.subplots(figsize=(4, 4))
-    array = _image_array(image)
+    array = image_array(image)
     h, w = array.shape[:2]
     cy, cx = centre if centre is not None else (h // 2, w // 2)
     ax.imshow(array, interpolation="nearest", extent=(-0.5, w - 0.5, h - 0.5, -0.5))
