@@ -126,14 +126,14 @@ def bottleneck_cost(reduction: int = 4, kernel_size: int = 3, channels: int = 25
     stack = BottleneckConv(channels, mid, channels, kernel_size, norm=False)
     per_layer = [measure.count_params(layer) for layer in stack]
     figure, ax = plt.subplots(figsize=(5.2, 3.2))
-    ax.bar([f"1x1 {channels}->{mid}", f"{kernel_size}x{kernel_size} {mid}->{mid}",
-            f"1x1 {mid}->{channels}"], per_layer, color="#3b6ea5", label="bottleneck layers")
+    ax.bar([f"1×1\n{channels}→{mid}", f"{kernel_size}×{kernel_size}\n{mid}→{mid}",
+            f"1×1\n{mid}→{channels}"], per_layer, color="#3b6ea5", label="bottleneck layers")
+    ax.bar(["sum"], [sum(per_layer)], color="#1f3f66", label="bottleneck, all three")
     ax.axhline(measure.count_params(direct), color="#e07b39", linestyle="--",
-               label=f"one {kernel_size}x{kernel_size}, {channels}->{channels}")
+               label=f"one {kernel_size}×{kernel_size}, {channels}→{channels}")
     log_ticks(ax, "y")
     ax.set_ylabel("weights (log scale)")
     legend_outside(ax)
-    ax.tick_params(axis="x", labelsize=8)
     figure.tight_layout()
     total, full = sum(per_layer), measure.count_params(direct)
     numbers = {

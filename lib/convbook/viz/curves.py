@@ -119,8 +119,12 @@ def plot_latency_vs_macs(table, group_key: str = "layer type", ax=None) -> Figur
     for row in table.rows:
         groups.setdefault(row[group_key], []).append(row)
     for name, rows in groups.items():
-        ax.plot([r["MACs"] for r in rows], [r["latency (ms)"] for r in rows], marker="o",
-                label=name, color=family_colour(name))
+        xs, ys = [r["MACs"] for r in rows], [r["latency (ms)"] for r in rows]
+        ax.plot(xs, ys, marker="o", label=name, color=family_colour(name))
+        for x, y, row in zip(xs, ys, rows):  # each point named by what differs: "C=64"
+            tag = str(row.get("layer", "")).split(", ")[-1]
+            ax.annotate(tag, (x, y), textcoords="offset points", xytext=(4, -10), fontsize=9,
+                        color=family_colour(name))
     log_ticks(ax, "x")
     log_ticks(ax, "y")
     ax.set_xlabel("MACs")

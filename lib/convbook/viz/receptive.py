@@ -7,8 +7,9 @@ import numpy as np
 import torch
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
+from matplotlib.ticker import MaxNLocator
 
-from convbook.viz.style import PALETTE
+from convbook.viz.style import PALETTE, legend_outside
 
 
 def image_array(image: torch.Tensor) -> np.ndarray:
@@ -82,9 +83,16 @@ def plot_growth(depths: list[int], series: dict[str, list[float]], ylabel: str, 
         _, ax = plt.subplots(figsize=(4.5, 3.2))
     for label, values in series.items():
         ax.plot(depths, values, marker="o", label=label)
+    if "effective" in " ".join(series) and len(depths) > 1:
+        # Luo et al.: the effective field grows like sqrt(depth); scaled to the first point
+        name = next(n for n in series if "effective" in n)
+        first = series[name][0] / depths[0] ** 0.5
+        ax.plot(depths, [first * d ** 0.5 for d in depths], color="#777777", linestyle=":",
+                label="∝ √layers (Luo et al.)")
     ax.set_xlabel("layers")
     ax.set_ylabel(ylabel)
-    ax.legend()
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    legend_outside(ax)
     return ax.figure
 
 

@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 
 import matplotlib
@@ -74,10 +75,14 @@ def _compact(value: float, _position=None) -> str:
 
 
 def log_ticks(ax, axis: str = "y") -> None:
-    """A log axis with labels at 1, 2 and 5 of each decade, written compactly (20k, 1M), and
-    unlabelled minor ticks, so that labels never overprint."""
+    """A log axis with labels at 1, 2 and 5 of each decade (only at powers of ten when the data
+    span more than two decades), written compactly (20k, 1M), and unlabelled minor ticks, so
+    that labels never overprint. Call it after plotting: it reads the data's range."""
     target = getattr(ax, f"{axis}axis")
     getattr(ax, f"set_{axis}scale")("log")
-    target.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0), numticks=12))
+    low, high = (ax.dataLim.intervalx if axis == "x" else ax.dataLim.intervaly)
+    decades = math.log10(high / low) if low > 0 and high > low else 0.0
+    subs = (1.0,) if decades > 2 else (1.0, 2.0, 5.0)
+    target.set_major_locator(LogLocator(base=10, subs=subs, numticks=12))
     target.set_major_formatter(FuncFormatter(_compact))
     target.set_minor_formatter(NullFormatter())
