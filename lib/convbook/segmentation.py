@@ -2,8 +2,9 @@
 
 ``train.fit`` classifies whole images; a segmentation-style task (chapter 9's rings) needs a
 label per pixel, crops and flips that move labels with pixels, and IoU instead of accuracy.
-The loop is the book's recipe in miniature: SGD with Nesterov momentum, linear warm-up then
-linear decay, weight decay on weights only, bfloat16/float16 autocast where ``train`` uses it.
+The loop is the book's recipe in miniature, sharing ``train``'s optimiser and schedule
+(``sgd_schedule``: SGD with Nesterov momentum, linear warm-up then linear decay, weight decay on
+weights only) and its autocast and float16 loss scaling.
 """
 
 from __future__ import annotations
@@ -23,8 +24,10 @@ from convbook.train import (
     _autocast,
     _keep_norm_fp32,
     default_amp,
+    grad_scaler,
     memory_format_for,
     seed_everything,
+    sgd_schedule,
     synchronize,
 )
 
@@ -58,6 +61,7 @@ class DenseRecipe:
     batch_size: int = 32
     lr: float = 0.05
     momentum: float = 0.9
+    nesterov: bool = True
     weight_decay: float = 5e-4
     warmup: float = 0.1
     flip: bool = True  # random horizontal and vertical flips of image and labels together
@@ -134,22 +138,10 @@ def fit_dense(model: nn.Module, train: tuple[torch.Tensor, torch.Tensor],
     fmt = memory_format_for(device)
     model.to(device).to(memory_format=fmt)
     _keep_norm_fp32(model)
-    decay = [p for p in model.parameters() if p.dim() > 1]
-    rest = [p for p in model.parameters() if p.dim() <= 1]
-    optimizer = torch.optim.SGD([{"params": decay, "weight_decay": recipe.weight_decay},
-                                 {"params": rest, "weight_decay": 0.0}], lr=recipe.lr,
-                                momentum=recipe.momentum, nesterov=True)
     x_all, y_all = train
-    steps_per_epoch = math.ceil(len(x_all) / recipe.batch_size)
-    total = steps_per_epoch * recipe.epochs
-    warm = max(1, int(recipe.warmup * total))
-
-    def rate(step: int) -> float:
-        if step < warm:
-            return (step + 1) / warm
-        return max(0.0, (total - step) / max(total - warm, 1))
-
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, rate)
+    total = math.ceil(len(x_all) / recipe.batch_size) * recipe.epochs
+    optimizer, scheduler = sgd_schedule(model, recipe, total)
+    scaler = grad_scaler(device, amp)
     history, start = [], time.perf_counter()
     for epoch in range(1, recipe.epochs + 1):
         model.train()
@@ -168,8 +160,9 @@ def fit_dense(model: nn.Module, train: tuple[torch.Tensor, torch.Tensor],
                 raise DivergedError(f"the loss became {loss.item()} in epoch {epoch}; lower lr "
                                     f"(now {recipe.lr})")
             optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
+            scaler.scale(loss).backward()
+            scaler.step(optimizer)
+            scaler.update()
             scheduler.step()
             running += loss.item() * len(index)
             seen += len(index)

@@ -302,6 +302,36 @@ def _keep_norm_fp32(model: nn.Module) -> None:
             module.float()
 
 
+def sgd_schedule(model: nn.Module, recipe, total_steps: int):
+    """The recipe's optimiser and learning-rate schedule: SGD (momentum, Nesterov as the
+    recipe says), weight decay on weights only (not biases or norms), the rate rising linearly
+    over the first ``warmup`` share of ``total_steps``, then falling linearly to 0. ``recipe``
+    needs lr, momentum, nesterov, weight_decay and warmup (a Recipe, or chapter 9's
+    DenseRecipe)."""
+    warmup_steps = int(recipe.warmup * total_steps)
+
+    def schedule(step: int) -> float:
+        if step < warmup_steps:
+            return (step + 1) / (warmup_steps + 1)
+        return (total_steps - step) / (total_steps - warmup_steps)
+
+    decay, no_decay = [], []
+    for p in model.parameters():
+        (decay if p.dim() > 1 else no_decay).append(p)
+    optimizer = torch.optim.SGD(
+        [{"params": decay, "weight_decay": recipe.weight_decay},
+         {"params": no_decay, "weight_decay": 0}],
+        lr=recipe.lr, momentum=recipe.momentum, nesterov=recipe.nesterov,
+    )
+    return optimizer, torch.optim.lr_scheduler.LambdaLR(optimizer, schedule)
+
+
+def grad_scaler(device: torch.device, amp: bool) -> torch.amp.GradScaler:
+    """Loss scaling where autocast runs in float16 (GPUs without bfloat16), which needs it to
+    keep small gradients; bfloat16 does not."""
+    return torch.amp.GradScaler(device.type, enabled=amp and amp_dtype(device) == torch.float16)
+
+
 def fit(
     model: nn.Module,
     train: tuple[torch.Tensor, torch.Tensor],
@@ -349,25 +379,9 @@ def fit(
 
     steps_per_epoch = math.ceil(len(labels) / recipe.batch_size)
     total_steps = recipe.epochs * steps_per_epoch
-    warmup_steps = int(recipe.warmup * total_steps)
-
-    def schedule(step: int) -> float:
-        if step < warmup_steps:
-            return (step + 1) / (warmup_steps + 1)
-        return (total_steps - step) / (total_steps - warmup_steps)
-
-    decay, no_decay = [], []
-    for p in model.parameters():
-        (decay if p.dim() > 1 else no_decay).append(p)
-    optimizer = torch.optim.SGD(
-        [{"params": decay, "weight_decay": recipe.weight_decay},
-         {"params": no_decay, "weight_decay": 0}],
-        lr=recipe.lr, momentum=recipe.momentum, nesterov=recipe.nesterov,
-    )
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, schedule)
+    optimizer, scheduler = sgd_schedule(model, recipe, total_steps)
     criterion = nn.CrossEntropyLoss(label_smoothing=recipe.label_smoothing)
-    # float16 needs loss scaling to keep small gradients; bfloat16 does not.
-    scaler = torch.amp.GradScaler(device.type, enabled=amp and amp_dtype(device) == torch.float16)
+    scaler = grad_scaler(device, amp)
 
     result = FitResult(device=str(device))
     bar = None
