@@ -8,7 +8,9 @@ papermill (parameter ``profile``), with CONVBOOK_STATIC=1 (explorers render thei
 CONVBOOK_PROGRESS=0 (no progress bars in the pages), CONVBOOK_FRAMES (explorer frames stored
 once each as files, served from the site's _static/frames) and
 CONVBOOK_VERDICTS=_build/verdicts.json (every verdict with its numbers, profile, seeds and
-device); hide papermill's injected parameters cell; record each chapter's time in
+device), CONVBOOK_RESULTS=_build/results.json (every trained network's accuracy and cost) and
+CONVBOOK_CHAPTER (the notebook running), which the reflections chapter reads; hide papermill's
+injected parameters cell; record each chapter's time in
 _build/timings-<profile>.json; then ``jupyter-book build`` the staging copy with execution off
 and warnings as errors, into _build/html.
 """
@@ -47,13 +49,14 @@ def stage(root: Path, staging: Path) -> list[Path]:
 
 
 @contextlib.contextmanager
-def book_environment(cache: Path, verdicts: Path, frames: Path):
+def book_environment(cache: Path, verdicts: Path, results: Path, frames: Path):
     """Environment of the kernels papermill starts (they inherit ours); restored afterwards."""
     saved = dict(os.environ)
     os.environ["CONVBOOK_STATIC"] = "1"  # explorers render frames for the static page
     os.environ["CONVBOOK_FRAMES"] = str(frames.resolve())  # ... as files, served from _static
     os.environ["CONVBOOK_PROGRESS"] = "0"  # no progress bars in the pages
     os.environ["CONVBOOK_VERDICTS"] = str(verdicts)  # every verdict, machine-readable
+    os.environ["CONVBOOK_RESULTS"] = str(results)  # every trained network, for chapter 11
     os.environ.setdefault("CONVBOOK_CACHE", str(cache))
     try:
         yield
@@ -70,6 +73,7 @@ def execute(notebooks: list[Path], profile: str) -> dict[str, float]:
     for notebook in notebooks:
         start = time.perf_counter()
         print(f"executing {notebook.name} (profile {profile})", flush=True)
+        os.environ["CONVBOOK_CHAPTER"] = notebook.stem  # the kernel inherits it: tags records
         papermill.execute_notebook(
             str(notebook), str(notebook), parameters={"profile": profile},
             cwd=str(notebook.parent), kernel_name="python3", progress_bar=False,
@@ -114,9 +118,12 @@ def main(argv: list[str] | None = None) -> int:
     staging = build_dir / "staging"
     notebooks = stage(ROOT, staging)
     verdicts = build_dir / "verdicts.json"
-    verdicts.unlink(missing_ok=True)  # this build's verdicts only
+    results = build_dir / "results.json"
+    for record in (verdicts, results):
+        record.unlink(missing_ok=True)  # this build's records only
     frames = staging / FRAMES_DIR / "frames"  # site_ext serves FRAMES_DIR as _static
-    with book_environment(cache=build_dir / "cache", verdicts=verdicts, frames=frames):
+    with book_environment(cache=build_dir / "cache", verdicts=verdicts, results=results,
+                          frames=frames):
         timings = execute(notebooks, args.profile)
     (build_dir / f"timings-{args.profile}.json").write_text(json.dumps(timings, indent=2))
     print("chapter times (s):", json.dumps(timings))

@@ -6,16 +6,14 @@ Kept here so every chapter's code cells stay one or two lines long.
 from __future__ import annotations
 
 import html
-import json
 import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
 from convbook import data as data_module
-from convbook import profiles, stats
+from convbook import profiles, records, stats
 from convbook.explore import static_mode
 from convbook.profiles import Profile
 from convbook.train import pick_device, seed_everything
@@ -31,14 +29,17 @@ class Setup:
     device: torch.device
     data_root: str | None
 
-    def data(self, train_size: int | None = None) -> data_module.CifarData:
-        """CIFAR-10 at this profile's sizes, on this chapter's device; ``train_size`` lowers
-        the number of training images (a chapter whose networks are costly shrinks its task)."""
-        size = self.profile.train_size
-        if train_size is not None:
-            size = train_size if size is None else min(size, train_size)
-        return data_module.load(size, self.profile.test_size, root=self.data_root,
-                                device=self.device, seed=self.seed)
+    def data(self, train_size: int | None = None,
+             test_size: int | None = None) -> data_module.CifarData:
+        """CIFAR-10 at this profile's sizes, on this chapter's device; ``train_size`` and
+        ``test_size`` lower the number of images (a chapter that trains many networks shrinks
+        its task; never above the profile's)."""
+        def lowered(size, limit):
+            return size if limit is None else (limit if size is None else min(size, limit))
+
+        return data_module.load(lowered(self.profile.train_size, train_size),
+                                lowered(self.profile.test_size, test_size),
+                                root=self.data_root, device=self.device, seed=self.seed)
 
     @property
     def seeds(self) -> list[int]:
@@ -127,6 +128,13 @@ class VerdictList:
     def __init__(self, verdicts: list[stats.Verdict]) -> None:
         self.pairs = [(v.claim, v.label) for v in verdicts]
 
+    @classmethod
+    def of_pairs(cls, pairs: list[tuple[str, str]]) -> VerdictList:
+        """The list from (claim, label) pairs, e.g. read back from the verdicts file."""
+        listing = cls([])
+        listing.pairs = list(pairs)
+        return listing
+
     def __repr__(self) -> str:
         return " · ".join(f"{claim} {label}" for claim, label in self.pairs)
 
@@ -158,8 +166,7 @@ def verdict(name: str, v: stats.Verdict, chapter: str, setup: Setup | None = Non
 def verdicts_path() -> Path | None:
     """The build's machine-readable verdicts file: $CONVBOOK_VERDICTS (the book's build sets
     it to _build/verdicts.json); None outside a build."""
-    path = os.environ.get("CONVBOOK_VERDICTS")
-    return Path(path) if path else None
+    return records.path_from(records.VERDICTS_ENV)
 
 
 def record_verdict(chapter: str, v: stats.Verdict, setup: Setup | None = None) -> None:
@@ -167,19 +174,10 @@ def record_verdict(chapter: str, v: stats.Verdict, setup: Setup | None = None) -
     path = verdicts_path()
     if path is None:
         return
-    try:
-        entries = json.loads(path.read_text()) if path.exists() else {}
-    except (OSError, ValueError):
-        entries = {}
     entry = {"chapter": chapter, **v.as_dict()}
     if setup is not None:
         entry.update(profile=setup.profile.name, seeds=setup.seeds, device=setup.device.type)
-    entries[f"{chapter}:{v.claim}"] = entry
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-    with os.fdopen(fd, "w") as handle:
-        json.dump(entries, handle, indent=1, ensure_ascii=False)
-    os.replace(tmp, path)
+    records.update(path, f"{chapter}:{v.claim}", entry)
 
 
 def glue_name(claim: str) -> str:

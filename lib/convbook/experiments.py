@@ -23,7 +23,7 @@ import torch
 from torch import nn
 
 import convbook
-from convbook import measure, stats
+from convbook import measure, records, stats
 from convbook import train as train_module
 from convbook.cache import load_checked, save_atomic, warn_once
 from convbook.data import CifarData, cache_dir
@@ -280,7 +280,8 @@ def compare(
 
     ``seeds`` defaults to the profile's; variants named in ``secondary`` (those no verdict
     rests on) run the first seed only. ``latency`` times each variant's forward and
-    forward+backward pass at the training batch size on the device.
+    forward+backward pass at the training batch size on the device. Inside a book build each
+    variant is also added to the build's results file (``records``).
     """
     if not variants:
         raise ConfigError("compare needs at least one variant: {'name': factory, ...}")
@@ -303,4 +304,6 @@ def compare(
             timing = measure.train_latency(build(), recipe.batch_size, device=device)
         out.append(Variant(name, measure.count_params(model), measure.count_macs(model),
                            runs, timing))
-    return Results(out, profile, recipe, data.describe(), device.type, seeds)
+    results = Results(out, profile, recipe, data.describe(), device.type, seeds)
+    records.record_results(results)  # for the reflections chapter's whole-book figure
+    return results
