@@ -204,3 +204,90 @@ def width_for_params(build: Callable[[int], nn.Module], target: int, candidates:
     from convbook.measure import count_params
 
     return min(candidates, key=lambda width: abs(count_params(build(width)) - target))
+
+
+class WeightedResNet(nn.Module):
+    """``CifarResNet`` (depth 6n + 2, option A shortcuts) whose cross-layer connections carry
+    learned weights: ``connection`` is one of ``blocks.weighted.CONNECTIONS`` (chapter 11's
+    question Q1). ``"identity"`` is the CIFAR ResNet itself; ``norm=False`` removes every batch
+    norm. The connections' own starting values are set after He initialisation."""
+
+    def __init__(self, depth: int = 14, width: int = 16, connection: str = "identity",
+                 norm: bool = True, num_classes: int = 10) -> None:
+        from convbook.blocks.weighted import DenseWeightedStage, WeightedBlock, check_connection
+
+        super().__init__()
+        if depth < 8 or (depth - 2) % 6:
+            raise ConfigError(f"depth must be 6n + 2 with n >= 1 (8, 14, 20, 32...), got {depth}")
+        check_positive("width", width)
+        check_connection(connection, norm)
+        n = (depth - 2) // 6
+        block_connection = "identity" if connection == "dense" else connection
+        layers: list[nn.Module] = [ConvBNAct(3, width, 3, norm=norm)]
+        channels = width
+        for stage in range(3):
+            out = width * 2**stage
+            stage_blocks = []
+            for block in range(n):
+                stride = 2 if stage > 0 and block == 0 else 1
+                stage_blocks.append(WeightedBlock(channels, out, stride, block_connection, norm))
+                channels = out
+            if connection == "dense":
+                layers.append(DenseWeightedStage(stage_blocks, include_input=stage == 0))
+            else:
+                layers.extend(stage_blocks)
+        self.features = nn.Sequential(*layers)
+        self.head = Classifier(channels, num_classes)
+        self.connection, self.depth = connection, depth
+        he_init(self)
+        for module in self.modules():
+            if hasattr(module, "reset_connection"):
+                module.reset_connection()
+
+    def extra_repr(self) -> str:
+        return f"connection={self.connection}"
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.head(self.features(x))
+
+
+class StageNet(nn.Module):
+    """A stem (3×3 conv unit to ``width``), three stages of ``blocks_per_stage`` shape-keeping
+    units built by ``unit(channels)``, widths ``width``, 2·``width``, 4·``width``, and a linear
+    head. Between stages every design gets the same separable downsampling: a depthwise 3×3
+    with stride 2, then a 1×1 conv unit doubling the width. Chapter 11 compares designs of
+    blocks at equal MACs in this frame, so that only the units differ."""
+
+    def __init__(self, unit: Callable[[int], nn.Module], width: int = 32,
+                 blocks_per_stage: int = 2, num_classes: int = 10) -> None:
+        super().__init__()
+        check_positive("width", width)
+        check_positive("blocks_per_stage", blocks_per_stage)
+        layers: list[nn.Module] = [ConvBNAct(3, width, 3)]
+        channels = width
+        for stage in range(3):
+            if stage:
+                layers += [ConvBNAct(channels, channels, 3, stride=2, groups=channels,
+                                     activation=None),
+                           ConvBNAct(channels, 2 * channels, 1)]
+                channels *= 2
+            layers += [unit(channels) for _ in range(blocks_per_stage)]
+        self.features = nn.Sequential(*layers)
+        self.head = Classifier(channels, num_classes)
+        self.width = width
+        he_init(self)
+
+    def extra_repr(self) -> str:
+        return f"width={self.width}"
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.head(self.features(x))
+
+
+def width_for_macs(build: Callable[[int], nn.Module], target: int, candidates: Sequence[int]) -> int:
+    """The candidate width whose network's MACs per 32×32 image are closest to ``target``."""
+    from convbook.measure import count_macs
+
+    if not candidates:
+        raise ConfigError("width_for_macs needs at least one candidate width")
+    return min(candidates, key=lambda width: abs(count_macs(build(width)) - target))

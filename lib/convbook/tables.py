@@ -6,6 +6,18 @@ import html
 from dataclasses import dataclass, field
 
 
+@dataclass(frozen=True)
+class Html:
+    """A table cell written as HTML (a link, a verdict badge), with the plain text a terminal
+    shows instead."""
+
+    html: str
+    text: str
+
+    def __str__(self) -> str:
+        return self.text
+
+
 def format_value(value) -> str:
     """Whole numbers with thousands separators, other numbers to three significant digits."""
     if isinstance(value, bool):
@@ -15,6 +27,10 @@ def format_value(value) -> str:
     if isinstance(value, float):
         return f"{value:,.3g}" if abs(value) < 1000 else f"{value:,.0f}"
     return str(value)
+
+
+def _cell(value) -> str:
+    return value.html if isinstance(value, Html) else html.escape(format_value(value))
 
 
 @dataclass
@@ -33,7 +49,7 @@ class Table:
             return f"<p>{html.escape(self.caption)} (no rows)</p>"
         head = "".join(f"<th>{html.escape(str(k))}</th>" for k in self.rows[0])
         body = "".join(
-            "<tr>" + "".join(f"<td>{html.escape(format_value(v))}</td>" for v in row.values()) + "</tr>"
+            "<tr>" + "".join(f"<td>{_cell(v)}</td>" for v in row.values()) + "</tr>"
             for row in self.rows
         )
         table = f'<table class="convbook-table"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
