@@ -192,11 +192,22 @@ def test_convnext_spends_nearly_all_its_macs_in_per_position_linear_layers(sampl
     assert 0.02 < convnext.mac_share("depthwise") < 0.03  # the 7×7 depthwise is cheap
 
 
+def test_grouped_1x1_is_told_apart_from_grouped_3x3():
+    model = nn.Sequential(nn.Conv2d(8, 8, 1, groups=4), nn.Conv2d(8, 8, 3, padding=1, groups=2))
+    c = census.count(model, (8, 5, 5))
+    assert c.grouped_1x1_macs == 25 * 8 * 2
+    assert c.macs["grouped"] == 25 * 8 * 2 + 25 * 8 * 4 * 9
+    assert census.recipe_ingredients(c)["grouped 1×1 convolution"]
+
+
 def test_recipe_ingredients_of_sample_models(sample):
     resnet = census.recipe_ingredients(sample["ResNet-50"])
-    assert resnet == {"bottleneck (narrowing 1×1)": True, "grouped convolution": False,
-                      "channel shuffle": False, "depthwise convolution": False}
-    assert census.recipe_ingredients(sample["RegNetY-400MF"])["grouped convolution"]
+    assert resnet == {"narrowing 1×1 (bottleneck or inverted)": True,
+                      "grouped 1×1 convolution": False, "channel shuffle": False,
+                      "depthwise convolution": False}
+    regnet = sample["RegNetY-400MF"]  # grouped 3×3 only: grouped, but no grouped 1×1
+    assert regnet.mac_share("grouped") > 0.1 and regnet.grouped_1x1_macs == 0
+    assert not census.recipe_ingredients(regnet)["grouped 1×1 convolution"]
     assert census.recipe_ingredients(sample["MobileNetV2"])["depthwise convolution"]
     shufflenet = sample["ShuffleNetV2 ×1.0"]
     assert census.recipe_ingredients(shufflenet)["channel shuffle"]

@@ -48,9 +48,6 @@ TORCHVISION_MODELS = (
 # its scipy-based initialisation is slow and irrelevant to counting.
 _BUILD_KWARGS = {"googlenet": {"aux_logits": False, "init_weights": False}}
 
-INGREDIENTS = ("bottleneck (narrowing 1×1)", "grouped convolution", "channel shuffle",
-               "depthwise convolution")
-
 
 def _check_kind(kind: str) -> str:
     if kind not in KINDS:
@@ -75,6 +72,7 @@ class Census:
     narrowing_1x1_macs: int
     shuffles: int
     input_size: tuple[int, int, int] = (3, 224, 224)
+    grouped_1x1_macs: int = 0  # the part of "grouped" in 1×1 layers (ShuffleNet's kind)
 
     @property
     def total_params(self) -> int:
@@ -205,10 +203,10 @@ def count(model: nn.Module, input_size: tuple[int, int, int] = (3, 224, 224), na
 
     kinds: dict[nn.Module, str] = {}  # each hooked layer's kind, as it was called
     macs = dict.fromkeys(KINDS, 0)
-    narrowing = 0
+    narrowing = grouped_1x1 = 0
 
     def record(module, inputs, output):
-        nonlocal narrowing
+        nonlocal narrowing, grouped_1x1
         kind = (conv2d_kind(module) if isinstance(module, nn.Conv2d)
                 else linear_kind(output.dim()))
         kinds.setdefault(module, kind)
@@ -216,6 +214,8 @@ def count(model: nn.Module, input_size: tuple[int, int, int] = (3, 224, 224), na
         macs[kind] += n
         if kind == "1×1" and _narrowing(module):
             narrowing += n
+        if kind == "grouped" and tuple(module.kernel_size) == (1, 1):
+            grouped_1x1 += n
 
     layers = [m for m in model.modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
     hooks = [m.register_forward_hook(record) for m in layers]
@@ -244,7 +244,8 @@ def count(model: nn.Module, input_size: tuple[int, int, int] = (3, 224, 224), na
     params["other"] = count_params(model) - sum(params.values())
     macs["other"] = max(0, count_macs(model, shape) - sum(macs.values()))
     return Census(name=name or type(model).__name__, year=year, params=params, macs=macs,
-                  narrowing_1x1_macs=narrowing, shuffles=counter.shuffles, input_size=shape)
+                  narrowing_1x1_macs=narrowing, shuffles=counter.shuffles, input_size=shape,
+                  grouped_1x1_macs=grouped_1x1)
 
 
 def _builder_names(names) -> list[str]:
@@ -307,6 +308,7 @@ def census_table(censuses: list[Census]) -> Table:
         for kind in KINDS:
             row[f"{kind} % MACs"] = _percent(c.mac_share(kind))
         row["narrowing 1×1 % MACs"] = _percent(_share(c.narrowing_1x1_macs, c.total_macs))
+        row["grouped 1×1 % MACs"] = _percent(_share(c.grouped_1x1_macs, c.total_macs))
         row["shuffles"] = c.shuffles
         rows.append(row)
     sizes = sorted({"×".join(map(str, c.input_size[1:])) for c in censuses})
@@ -314,22 +316,27 @@ def census_table(censuses: list[Census]) -> Table:
                f"{' or '.join(sizes)}, one image. MACs as papers count them (convolutions and "
                f"linear layers; element-wise work not counted). 1×1 includes linear layers "
                f"applied at every position; narrowing 1×1 layers have fewer output than input "
-               f"channels.")
+               f"channels (a bottleneck's way in, or an inverted bottleneck's way out); grouped "
+               f"1×1 is the part of grouped that is 1×1.")
     return Table(rows, caption)
 
 
+INGREDIENTS = ("narrowing 1×1 (bottleneck or inverted)", "grouped 1×1 convolution",
+               "channel shuffle", "depthwise convolution")
+
+
 def recipe_ingredients(c: Census, min_share: float = 0.05) -> dict[str, bool]:
-    """Which efficient-CNN ingredients a model uses: narrowing 1×1 layers, grouped and
-    depthwise convolutions, each when it does at least ``min_share`` of the MACs, and channel
-    shuffle when the pass did any."""
+    """Which of ShuffleNet's ingredients a model uses (``INGREDIENTS``): narrowing 1×1
+    layers, grouped 1×1 and depthwise convolutions, each when it does at least ``min_share``
+    of the MACs, and channel shuffle when the pass did any. A narrowing 1×1 is a bottleneck's
+    way in or an inverted bottleneck's way out: the census cannot tell them apart."""
     if not isinstance(c, Census):
         raise ConfigError(f"recipe_ingredients needs a Census (from count or "
                           f"torchvision_census), got {c!r}")
     _check_fraction("min_share", min_share)
-    return {
-        "bottleneck (narrowing 1×1)": _share(c.narrowing_1x1_macs, c.total_macs) >= min_share
-        and c.narrowing_1x1_macs > 0,
-        "grouped convolution": c.uses("grouped", min_share),
-        "channel shuffle": c.shuffles > 0,
-        "depthwise convolution": c.uses("depthwise", min_share),
-    }
+
+    def used(macs: int) -> bool:
+        return macs > 0 and _share(macs, c.total_macs) >= min_share
+
+    return dict(zip(INGREDIENTS, (used(c.narrowing_1x1_macs), used(c.grouped_1x1_macs),
+                                  c.shuffles > 0, c.uses("depthwise", min_share))))
