@@ -117,7 +117,7 @@ def test_site_has_every_page_with_figures_and_verdicts(built_book):
         page = (html_dir / "chapters" / f"{path.stem}.html").read_text(encoding="utf-8")
         assert page.count("<img") >= 3, f"{path.stem}: figures missing"
         assert "convbook-explorer" in page, f"{path.stem}: explorer missing"
-        claims = re.findall(r'<strong>(C\d+\.\d+)</strong> <span class="convbook-verdict '
+        claims = re.findall(r'<strong>(C\d+\.\d+|Q\d)</strong> <span class="convbook-verdict '
                             r'convbook-verdict-(confirmed|refuted|inconclusive|nuanced)"', page)
         assert len(claims) >= 2, f"{path.stem}: verdicts not pasted"
         assert "In one minute" in page
@@ -131,6 +131,20 @@ def test_every_verdict_lands_in_the_verdicts_file(built_book):
     for key, v in verdicts.items():
         assert v["label"] in ("confirmed", "refuted", "inconclusive", "nuanced"), key
         assert v["profile"] == "smoke" and v["seeds"] and v["device"] and v["text"], key
+
+
+def test_trained_networks_land_in_the_results_file(built_book):
+    """Every chapter that trains through experiments.compare records its networks, and the
+    reflections chapter (run last) draws them instead of saying the records are missing."""
+    results = json.loads((built_book / "results.json").read_text())
+    chapters = {e["chapter"] for e in results.values()}
+    assert {"01-group-convolution", "05-residual", "11-reflections"} <= chapters
+    for key, entry in results.items():
+        assert entry["macs"] > 0 and entry["params"] > 0, key
+        assert 0 <= entry["test_accuracy"] <= 1 and entry["profile"] == "smoke", key
+    page = (built_book / "html" / "chapters" / "11-reflections.html").read_text()
+    assert "reads the records of a whole-book build" not in page
+    assert page.count('class="convbook-verdict ') > 40  # the table of every verdict
 
 
 def test_every_figure_has_a_caption(built_book):

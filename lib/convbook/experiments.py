@@ -275,13 +275,15 @@ def compare(
     latency: bool = True,
     secondary: Sequence[str] = (),
     measure_train_error: bool = False,
+    record_as: str = "",
 ) -> Results:
     """Train every variant (name -> model factory) on every seed under the same conditions.
 
     ``seeds`` defaults to the profile's; variants named in ``secondary`` (those no verdict
     rests on) run the first seed only. ``latency`` times each variant's forward and
     forward+backward pass at the training batch size on the device. Inside a book build each
-    variant is also added to the build's results file (``records``).
+    variant is also added to the build's results file (``records``), its name followed by
+    ``record_as`` when given (two comparisons of one chapter that reuse variant names).
     """
     if not variants:
         raise ConfigError("compare needs at least one variant: {'name': factory, ...}")
@@ -305,5 +307,5 @@ def compare(
         out.append(Variant(name, measure.count_params(model), measure.count_macs(model),
                            runs, timing))
     results = Results(out, profile, recipe, data.describe(), device.type, seeds)
-    records.record_results(results)  # for the reflections chapter's whole-book figure
+    records.record_results(results, record_as)  # for the reflections chapter's figure
     return results

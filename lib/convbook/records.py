@@ -54,18 +54,20 @@ def update(path: Path, key: str, entry: dict) -> None:
     os.replace(tmp, path)
 
 
-def record_results(results) -> None:
-    """Add every variant of ``results`` (an ``experiments.Results``) to the results file."""
+def record_results(results, label: str = "") -> None:
+    """Add every variant of ``results`` (an ``experiments.Results``) to the results file,
+    named "variant · ``label``" when a label is given."""
     path = path_from(RESULTS_ENV)
     if path is None:
         return
     for variant in results:
+        name = f"{variant.name} · {label}" if label else variant.name
         entry = {
-            "chapter": chapter(), "variant": variant.name, "data": results.data,
+            "chapter": chapter(), "variant": name, "data": results.data,
             "profile": results.profile.name, "device": results.device,
             "seeds": len(variant.runs), "test_accuracy": variant.test_accuracy,
             "accuracy_sd": variant.accuracy_sd, "params": variant.params, "macs": variant.macs,
             "epochs": results.recipe.epochs, "batch_size": results.recipe.batch_size,
             "forward_ms": 1000 * variant.latency["forward"] if variant.latency else None,
         }
-        update(path, f"{entry['chapter']}|{results.data}|{variant.name}", entry)
+        update(path, f"{entry['chapter']}|{results.data}|{name}", entry)
