@@ -187,13 +187,48 @@ def test_c71_every_label(label):
     assert c07.verdict_c71(results).label == label
 
 
-def test_c72_parts():
-    params, _ = c07.unit_costs()
-    verdict = c07.verdict_c72(params)  # fewer parameters; accuracy not trained here
-    assert verdict.label == N and verdict.parts["parameters"].label == C
-    assert verdict.parts["accuracy"].label == I
-    heavier = c07.verdict_c72({**params, "ShuffleNet unit, g=3": 10**7})
-    assert heavier.label == N and heavier.parts["parameters"].label == R
+def _c72(vs_mobile, alex_better=0.0, shuffle_params=500):
+    """ShuffleNet-, MobileNet- and AlexNet-style results with planted accuracy gaps; the
+    AlexNet-style net is right on a further ``alex_better`` share of the images."""
+    shuffle, mobile = _correct(vs_mobile, seed=1)
+    _, alex = _correct(0.0, seed=2)
+    extra = torch.rand(alex.shape, generator=torch.Generator().manual_seed(3)) < alex_better
+    alex = torch.where(extra, torch.ones_like(alex), alex)
+    return _results([_variant(c07.SHUFFLENET, shuffle, params=shuffle_params),
+                     _variant(c07.MOBILENET, mobile, params=1000),
+                     _variant(c07.ALEXNET, alex, params=5000, macs=8 * 10**6)])
+
+
+@pytest.mark.parametrize("label", [C, R, I])
+def test_c72_beyond_mobilenet_every_label(label):
+    verdict = c07.verdict_c72(_c72(2 * EFFECTS[label]))  # 97.5 % intervals: a larger gap
+    assert verdict.parts["beyond MobileNet"].label == label
+    assert verdict.parts["parameters"].label == C
+
+
+def test_c72_parameters_refuted_when_the_shufflenet_is_heavier():
+    assert c07.verdict_c72(_c72(0.0, 0.0, shuffle_params=2000)).parts["parameters"].label == R
+
+
+@pytest.mark.parametrize("diff, label", [(0.0, C), (-0.02, I), (-0.15, R)])
+def test_comparable_to_alexnet_every_label(diff, label):
+    d = stats.Difference(diff, diff - 0.01, diff + 0.01, 3, 1000)
+    assert c07.comparable_label(d) == label
+
+
+def test_c72_comparable_part_reads_the_alexnet_gap():
+    verdict = c07.verdict_c72(_c72(0.0, 0.5))  # AlexNet-style ~20 points better: not comparable
+    assert verdict.parts["comparable to AlexNet"].label == R
+    assert verdict.label == N
+
+
+def test_no_shuffle_before_the_head():
+    from convbook.blocks import ChannelShuffle
+
+    model = c07.grouped_net(16, 4, shuffle=True)
+    shuffles = [m for m in model.modules() if isinstance(m, ChannelShuffle)]
+    assert len(shuffles) == 2  # after the first two of three grouped units
+    assert not any(isinstance(m, ChannelShuffle) for m in model.features[-1].modules())
 
 
 # --- chapter 8 -------------------------------------------------------------------------------
