@@ -141,7 +141,7 @@ def diff(mean, low, high, seeds=3):
 def test_q1_part_every_label(diffs, label):
     verdict = c11.q1_part(diffs, "With batch norm")
     assert verdict.label == label
-    assert "99.0% intervals" in verdict.text
+    assert "99% intervals" in verdict.text
 
 
 def test_q1_part_needs_a_comparison():

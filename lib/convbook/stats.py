@@ -119,6 +119,12 @@ def t_quantile(p: float, df: int) -> float:
 
 # --- paired differences ----------------------------------------------------------------------
 
+def percent(fraction: float) -> str:
+    """A confidence level as a percentage, with a decimal only where it needs one: 95%, 97.5%."""
+    text = f"{100 * fraction:.1f}".rstrip("0").rstrip(".")
+    return f"{text}%"
+
+
 @dataclass(frozen=True)
 class Difference:
     """Mean of A − B (e.g. accuracy, as a fraction) over seeds and test images, with its
@@ -139,7 +145,7 @@ class Difference:
 
     def __str__(self) -> str:
         interval = ("interval unbounded: one seed" if math.isinf(self.low)
-                    else f"{self.confidence:.0%} interval {self.points(self.low)} to "
+                    else f"{percent(self.confidence)} interval {self.points(self.low)} to "
                          f"{self.points(self.high)}")
         return (f"{self.points(self.mean)} points ({interval}; {self.seeds} seed"
                 f"{'s' if self.seeds != 1 else ''} × {self.images:,} test images)")

@@ -131,8 +131,8 @@ def q1_part(diffs: dict[str, stats.Difference], setting: str) -> stats.Verdict:
         label = stats.INCONCLUSIVE
     confidence = next(iter(diffs.values())).confidence
     listed = "; ".join(f"{name} {_short(d)}" for name, d in diffs.items())
-    text = (f"{setting}, test accuracy minus identity ({confidence:.1%} intervals, so that the "
-            f"{len(diffs)} comparisons share a 5 % error rate): {listed}")
+    text = (f"{setting}, test accuracy minus identity ({stats.percent(confidence)} intervals, "
+            f"so that the {len(diffs)} comparisons share a 5 % error rate): {listed}")
     if better:
         text += f". More accurate than identity beyond the interval: {', '.join(better)}"
     if worse:
@@ -436,7 +436,7 @@ def recipe_part(results: experiments.Results) -> stats.Verdict:
         label = stats.INCONCLUSIVE
     listed = "; ".join(f"minus {name} {_short(d)}" for name, d in diffs.items())
     text = (f"test accuracy at equal MACs on CIFAR-10, the ShuffleNet-style net {listed} "
-            f"({confidence:.1%} intervals)")
+            f"({stats.percent(confidence)} intervals)")
     if beaten_by:
         text += f"; more accurate than it beyond the interval: {', '.join(beaten_by)}"
     if label == stats.INCONCLUSIVE:
