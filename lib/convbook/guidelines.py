@@ -44,7 +44,7 @@ GUIDELINES = {
 
 PAPER = {
     "G1": "GTX 1080Ti, batches/s at c1:c2 = 1:1, 1:2, 1:6, 1:12 (c1 = 128 at 1:1): "
-          "1480, 1296, 915, 748 (Table 1)",
+          "1480, 1296, 876, 748 (Table 1)",
     "G2": "GTX 1080Ti, batches/s at g = 1, 2, 4, 8: 2451, 1725, 1026, 634 (Table 2)",
     "G3": "see Table 3 of the paper",
     "G4": "removing the ReLUs and the shortcut: about 20 % faster on GPU and ARM (Table 4)",

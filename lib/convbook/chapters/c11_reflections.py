@@ -544,10 +544,6 @@ class BookRecords:
     verdicts: dict
     results: dict
 
-    @property
-    def complete(self) -> bool:
-        return bool(self.verdicts) and bool(self.results)
-
 
 def book_records() -> BookRecords:
     """The verdicts and trained networks recorded by this build so far (empty outside one)."""
