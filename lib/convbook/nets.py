@@ -283,11 +283,3 @@ class StageNet(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         return self.head(self.features(x))
 
-
-def width_for_macs(build: Callable[[int], nn.Module], target: int, candidates: Sequence[int]) -> int:
-    """The candidate width whose network's MACs per 32×32 image are closest to ``target``."""
-    from convbook.measure import count_macs
-
-    if not candidates:
-        raise ConfigError("width_for_macs needs at least one candidate width")
-    return min(candidates, key=lambda width: abs(count_macs(build(width)) - target))
