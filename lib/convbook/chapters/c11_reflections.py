@@ -769,9 +769,11 @@ def q2_reading(results: experiments.Results) -> str:
     scales = [float(m.scale.detach().abs().mean()) for run in results["ConvNeXt-style (2022)"].runs
               for m in run.model.modules() if isinstance(m, ConvNeXtBlock)]
     if scales:
+        mean = sum(scales) / len(scales)
         text += (f" The ConvNeXt-style blocks' layer scale, which starts at 10⁻⁶, ended at a "
-                 f"mean |γ| of {sum(scales) / len(scales):.2g}: short training leaves their "
-                 f"branches weak, which handicaps this design at this scale.")
+                 f"mean |γ| of {mean:.2g}")
+        text += (": after this short training their branches still add little, a likely "
+                 "reason for this design's rank here." if mean < 0.1 else ".")
     return text
 
 
