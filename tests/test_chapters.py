@@ -121,10 +121,18 @@ def test_c41_counts():
 @pytest.mark.parametrize("shares, label", [
     ({"a": 50, "b": 60}, C), ({"a": 10, "b": 10}, R), ({"a": 50, "b": 10}, N)])
 def test_c42_every_label(shares, label):
-    counts = {name: {"1x1": s, "kxk dense": 30, "grouped": 0, "depthwise": 5, "other": 5}
-              for name, s in shares.items()}
+    from convbook import census
+
+    def counted(name, ones):
+        params = {"dense k×k": 30, "1×1": ones, "grouped": 0, "depthwise": 5,
+                  "fully connected": 5, "other": 5}
+        return census.Census(name, 2016, params, dict(params), 0, 0)
+
     diff = stats.Difference(0.0, -0.01, 0.01, 3, 1000)
-    assert c04.verdict_c42(counts, diff).label == label
+    origin = census.Census("GoogLeNet", 2014, {**counted("g", 0).params}, {}, 0, 0)
+    verdict = c04.verdict_c42([origin, *(counted(n, s) for n, s in shares.items())], diff)
+    assert verdict.label == label  # GoogLeNet (2014, 0 in 1×1) is not judged
+    assert "of the MACs" in verdict.text and "GoogLeNet" not in verdict.parts
 
 
 # --- chapter 5 -------------------------------------------------------------------------------

@@ -324,30 +324,3 @@ def se_overhead(channels: list[int], reductions: list[int]) -> Table:
                          "parameters (measured)": count_params(SqueezeExcitation(c, r)),
                          "2Cs + s + C, s = max(C/r, 1) (formula)": 2 * c * s + s + c})
     return Table(rows, caption="One SE block (two 1x1 layers with biases; s hidden units).")
-
-
-CONV_KINDS = ("1x1", "kxk dense", "grouped", "depthwise")
-
-
-def conv_kind(conv: nn.Conv2d) -> str:
-    """What kind of convolution a layer is: depthwise (one input channel per group), grouped
-    (1 < groups < channels), 1x1 (pointwise, dense), or k x k dense."""
-    if conv.groups > 1 and conv.groups == conv.in_channels:
-        return "depthwise"
-    if conv.groups > 1:
-        return "grouped"
-    return "1x1" if tuple(conv.kernel_size) == (1, 1) else "kxk dense"
-
-
-def conv_census(model: nn.Module) -> dict[str, int]:
-    """Parameters in each kind of convolution (``CONV_KINDS``), plus "other" for everything
-    else (fully connected layers, norms, biases outside convolutions)."""
-    census = dict.fromkeys((*CONV_KINDS, "other"), 0)
-    counted = 0
-    for module in model.modules():
-        if isinstance(module, nn.Conv2d):
-            n = count_params(module)
-            census[conv_kind(module)] += n
-            counted += n
-    census["other"] = count_params(model) - counted
-    return census
