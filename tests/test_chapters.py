@@ -257,3 +257,24 @@ def test_c81_every_label(label):
 def test_c82_every_label(trained, untrained, label):
     s = c08.Specificity(trained, untrained, [0.05] * 3)
     assert c08.verdict_c82(s).label == label
+
+
+def test_branch_ablation_silences_each_kernel_size():
+    from functools import partial
+
+    from convbook import nets
+    from convbook.data import CifarData
+
+    g = torch.Generator().manual_seed(0)
+    images = torch.randint(0, 256, (40, 3, 32, 32), dtype=torch.uint8, generator=g)
+    labels = torch.randint(0, 10, (40,), generator=g)
+    data = CifarData((images, labels), (images, labels), "random")
+    build = partial(nets.CifarNet, 8, unit=nets.mixed_unit((1, 3, 5), (2, 5, 1)))
+    runs = [experiments.Run(s, 0.0, torch.zeros(40, dtype=torch.bool), [], None,
+                            build().eval()) for s in range(2)]
+    results = _results([experiments.Variant(c03.MIXED, 0, 0, runs)])
+    table = c03.branch_ablation(results, data)
+    assert [row["branch silenced"] for row in table.rows] == ["none", "1×1", "3×3", "5×5"]
+    assert "points on average" in c03.ablation_reading(table)
+    # the hooks are gone afterwards: the intact accuracy is reproducible
+    assert table.rows[0] == c03.branch_ablation(results, data).rows[0]
