@@ -5,6 +5,7 @@ import math
 import pytest
 import torch
 from convbook import stats
+from convbook.errors import ConfigError
 
 
 def test_t_quantiles_match_tables():
@@ -142,3 +143,11 @@ def test_verdict_on_difference_text_follows_label(low, high, smallest, label, ph
     verdict = stats.verdict_on_difference("C", diff, "A minus B", smallest_effect=smallest)
     assert verdict.label == label and phrase in verdict.text
     assert verdict.as_dict()["numbers"]["difference"]["low"] == low
+
+
+def test_shared_confidence_splits_the_error_rate():
+    assert stats.shared_confidence(1) == pytest.approx(0.95)
+    assert stats.shared_confidence(2) == pytest.approx(0.975)
+    assert stats.shared_confidence(5) == pytest.approx(0.99)
+    with pytest.raises(ConfigError, match="whole number"):
+        stats.shared_confidence(0)

@@ -41,6 +41,13 @@ DESIGNS = tuple(WIDTH_STEP)
 # The recipe's learning rate (0.3 at batch 64) made the ShuffleNet-style network diverge in a
 # pilot run (first-epoch loss above 4, then chance); every design trains at a third of it.
 LR_FACTOR = 1 / 3
+# The task every comparison of designs trains on, per profile: (training images, test images,
+# epochs), None keeping the profile's. Depthwise and grouped layers are slow per MAC on a CPU,
+# so `book` shrinks it. Chapters 7 and 11 both use it, so a whole-book build trains chapter 7's
+# ShuffleNet-style networks once and chapter 11 reads them from the run cache.
+TASK = {"book": (1_500, 2_500, 3)}
+# The ShuffleNet-style network's base width, which sets the MACs the other designs are matched to.
+REFERENCE_WIDTH = {"smoke": 48, "book": 48, "full": 128}
 
 
 def unit(design: str, channels: int) -> nn.Module:
@@ -92,6 +99,22 @@ def equal_mac_widths(designs: Sequence[str], target_macs: int,
 def macs(design: str, width: int) -> int:
     """MACs per 32×32 image of ``design``'s network at base width ``width``."""
     return measure.count_macs(network(design, width))
+
+
+def reference_width(profile) -> int:
+    """``REFERENCE_WIDTH`` for ``profile`` (a ``profiles.Profile``)."""
+    return REFERENCE_WIDTH.get(profile.name, REFERENCE_WIDTH["book"])
+
+
+def task_data(setup):
+    """CIFAR-10 at ``TASK``'s sizes for ``setup``'s profile (a ``book.Setup``)."""
+    train, test, _ = TASK.get(setup.profile.name, (None, None, None))
+    return setup.data(train_size=train, test_size=test)
+
+
+def task_recipe(profile) -> Recipe:
+    """``profile``'s recipe at ``TASK``'s epochs and the designs' learning rate."""
+    return recipe(profile.recipe, TASK.get(profile.name, (None, None, None))[2])
 
 
 def recipe(base: Recipe, epochs: int | None = None) -> Recipe:

@@ -119,6 +119,14 @@ def t_quantile(p: float, df: int) -> float:
 
 # --- paired differences ----------------------------------------------------------------------
 
+def shared_confidence(comparisons: int, error_rate: float = 0.05) -> float:
+    """The confidence of each interval when ``comparisons`` intervals share one error rate
+    (Bonferroni): 0.975 for two, 0.99 for five."""
+    if isinstance(comparisons, bool) or not isinstance(comparisons, int) or comparisons < 1:
+        raise ConfigError(f"comparisons must be a whole number >= 1, got {comparisons!r}")
+    return 1 - error_rate / comparisons
+
+
 def percent(fraction: float) -> str:
     """A confidence level as a percentage, with a decimal only where it needs one: 95%, 97.5%."""
     text = f"{100 * fraction:.1f}".rstrip("0").rstrip(".")

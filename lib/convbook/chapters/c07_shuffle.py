@@ -82,19 +82,14 @@ def verdict_c71(results: experiments.Results) -> stats.Verdict:
 C72_DESIGNS = {"ShuffleNet-style": "shuffle", "MobileNet-style": "separable",
                "AlexNet-style (dense 3×3)": "dense"}
 SHUFFLENET, MOBILENET, ALEXNET = C72_DESIGNS
-C72_REFERENCE_WIDTH = {"smoke": 48, "book": 48, "full": 128}
 # ShuffleNet matched AlexNet's accuracy at a small fraction of its computation; the book gives
 # the AlexNet-style net this many times the ShuffleNet-style net's MACs.
 ALEXNET_MAC_FACTOR = 8
 COMPARABLE = 0.02  # "comparable": not more than 2 points less accurate
-# Nine more networks must fit chapter 7's budget on two CPU cores: in `book` they train on
-# 1,500 images for 3 epochs and are scored on 2,500 test images (chapter 11's Q2 uses the
-# same, and reuses the ShuffleNet-style runs from the cache in a whole-book build).
-C72_DATA = {"book": (1_500, 2_500, 3)}
 
 
 def c72_widths(setup: Setup) -> dict[str, int]:
-    reference = C72_REFERENCE_WIDTH.get(setup.profile.name, 64)
+    reference = designs.reference_width(setup.profile)
     target = designs.macs("shuffle", reference)
     widths = designs.equal_mac_widths(["separable"], target)
     widths.update(designs.equal_mac_widths(["dense"], ALEXNET_MAC_FACTOR * target))
@@ -102,18 +97,12 @@ def c72_widths(setup: Setup) -> dict[str, int]:
     return {name: widths[design] for name, design in C72_DESIGNS.items()}
 
 
-def c72_data(setup: Setup) -> CifarData:
-    train, test, _ = C72_DATA.get(setup.profile.name, (None, None, None))
-    return setup.data(train_size=train, test_size=test)
-
-
 def run_networks(setup: Setup, data: CifarData) -> experiments.Results:
     """ShuffleNet-, MobileNet- and AlexNet-style networks in one frame (``designs``): the first
     two at equal MACs, the AlexNet-style one at ``ALEXNET_MAC_FACTOR`` times as many; every
-    seed."""
+    seed, on ``designs.task_data`` (in `book`, a smaller task than the chapter's other runs)."""
     widths = c72_widths(setup)
-    epochs = C72_DATA.get(setup.profile.name, (None, None, None))[2]
-    recipe = designs.recipe(setup.profile.recipe, epochs)
+    recipe = designs.task_recipe(setup.profile)
     variants = {name: partial(designs.network, design, widths[name])
                 for name, design in C72_DESIGNS.items()}
     return experiments.compare(variants, data, setup.profile, seeds=setup.seeds,
@@ -142,10 +131,11 @@ def verdict_c72(results: experiments.Results) -> stats.Verdict:
         "C7.2", stats.CONFIRMED if shuffle.params < mobile.params else stats.REFUTED,
         f"{shuffle.params:,} parameters against {mobile.params:,} for the MobileNet-style net "
         f"at nearly equal MACs ({shuffle.macs / 1e6:.1f} M and {mobile.macs / 1e6:.1f} M)")
-    vs_mobile = results.difference(SHUFFLENET, MOBILENET, confidence=0.975)
+    confidence = stats.shared_confidence(2)  # the two accuracy parts
+    vs_mobile = results.difference(SHUFFLENET, MOBILENET, confidence)
     beyond = stats.Verdict("C7.2", stats.label_difference(vs_mobile, +1),
                            f"test accuracy minus the MobileNet-style net's: {vs_mobile}")
-    vs_alex = results.difference(SHUFFLENET, ALEXNET, confidence=0.975)
+    vs_alex = results.difference(SHUFFLENET, ALEXNET, confidence)
     comparable = stats.Verdict(
         "C7.2", comparable_label(vs_alex),
         f"test accuracy minus the AlexNet-style net's ({alex.macs / shuffle.macs:.0f}× the "

@@ -32,7 +32,6 @@ from convbook.tables import Html, Table
 from convbook.viz.style import family_colour, integer_ticks, legend_outside, log_ticks
 
 CHAPTER = "11-reflections"
-ALPHA = 0.05  # the book's error rate, shared (Bonferroni) among a claim's comparisons
 
 # --- Q1: weighted cross-layer connections ---------------------------------------------------
 
@@ -110,7 +109,7 @@ def against_reference(results: experiments.Results) -> dict[str, stats.Differenc
     """Test accuracy of each learned connection minus identity, paired by seed and image; the
     intervals share the 5 % error rate among the comparisons (Bonferroni)."""
     others = [v.name for v in results if v.name != REFERENCE]
-    confidence = 1 - ALPHA / len(others)
+    confidence = stats.shared_confidence(len(others))
     return {name: results.difference(name, REFERENCE, confidence) for name in others}
 
 
@@ -384,20 +383,6 @@ DESIGNS = {
 }
 RECIPE_2018 = "ShuffleNet-style (2018)"
 MAC_TOLERANCE = 0.10  # every design's MACs within 10 % of the ShuffleNet-style net's
-# The ShuffleNet-style network's width sets the MACs every design is matched to.
-Q2_REFERENCE_WIDTH = {"smoke": 48, "book": 48, "full": 128}
-# Depthwise and grouped layers are slow per MAC on a CPU (the point of "MACs are not speed"):
-# in `book` the four designs train on 1,500 images for 3 epochs and are scored on 2,500 test
-# images (training images, test images, epochs). Chapter 7 trains its ShuffleNet-style net on
-# the same, so a whole-book build reuses that run from the cache.
-Q2_DATA = {"book": (1_500, 2_500, 3)}
-
-
-def q2_data(setup: Setup) -> CifarData:
-    train, test, _ = Q2_DATA.get(setup.profile.name, (None, None, None))
-    return setup.data(train_size=train, test_size=test)
-
-
 def equal_mac_widths(reference_width: int) -> dict[str, int]:
     """Each design's width whose MACs are closest to the ShuffleNet-style net's at
     ``reference_width`` (``designs.equal_mac_widths``)."""
@@ -408,14 +393,12 @@ def equal_mac_widths(reference_width: int) -> dict[str, int]:
 
 
 def run_q2(setup: Setup, data: CifarData) -> experiments.Results:
-    """The four designs at (nearly) equal MACs, every seed, on ``q2_data`` for ``Q2_DATA``'s
-    epochs, at the designs' learning rate (``designs.recipe``)."""
-    widths = equal_mac_widths(Q2_REFERENCE_WIDTH.get(setup.profile.name, 64))
+    """The four designs at (nearly) equal MACs, every seed, on ``designs.task_data`` with
+    ``designs.task_recipe`` (chapter 7's task, so a whole-book build reuses its runs)."""
+    widths = equal_mac_widths(designs.reference_width(setup.profile))
     variants = {name: partial(designs.network, DESIGNS[name], widths[name]) for name in DESIGNS}
-    epochs = Q2_DATA.get(setup.profile.name, (None, None, None))[2]
     return experiments.compare(variants, data, setup.profile, seeds=setup.seeds,
-                               device=setup.device,
-                               recipe=designs.recipe(setup.profile.recipe, epochs))
+                               device=setup.device, recipe=designs.task_recipe(setup.profile))
 
 
 def recipe_part(results: experiments.Results) -> stats.Verdict:
@@ -424,7 +407,7 @@ def recipe_part(results: experiments.Results) -> stats.Verdict:
     beyond the interval; *refuted* when some design beats it beyond the interval; otherwise
     *inconclusive*."""
     others = [v.name for v in results if v.name != RECIPE_2018]
-    confidence = 1 - ALPHA / len(others)
+    confidence = stats.shared_confidence(len(others))
     diffs = {name: results.difference(RECIPE_2018, name, confidence) for name in others}
     labels = {name: stats.label_difference(d, +1) for name, d in diffs.items()}
     beaten_by = [n for n, label in labels.items() if label == stats.REFUTED]
