@@ -188,3 +188,12 @@ def test_channel_shuffle_keeps_channels_last_and_refuses_zero_groups():
     assert torch.equal(out, torch.nn.functional.channel_shuffle(x, 3))
     with pytest.raises(ValueError, match="groups must be >= 1"):
         channel_shuffle(x, 0)
+
+
+def test_cifarnet_widens_a_stage_at_its_first_or_last_unit():
+    def widths(net):
+        return [(m.in_channels, m.out_channels) for m in net.modules() if isinstance(m, nn.Conv2d)]
+    last = widths(nets.CifarNet(8, stages=2, blocks_per_stage=2))
+    first = widths(nets.CifarNet(8, stages=2, blocks_per_stage=2, widen_first=True))
+    assert last == [(3, 8), (8, 8), (8, 8), (8, 8), (8, 16)]
+    assert first == [(3, 8), (8, 8), (8, 8), (8, 16), (16, 16)]  # VGG's order

@@ -79,14 +79,16 @@ def test_c12_one_seed_is_inconclusive():
 
 def test_c21_counts():
     five, pair = c02.stack(5, 1), c02.stack(3, 2)
-    assert c02.verdict_c21(five, pair, 0.4, 0.5).label == C
+    centre = c02.CentreShares(0.4, 0.5, 0.36, 0.48, 64)
+    assert c02.verdict_c21(five, pair, centre).label == C
+    assert "expects 48%" in c02.verdict_c21(five, pair, centre).text
     three = c02.stack(3, 1)  # smaller field: the claim does not hold for it
-    assert c02.verdict_c21(five, three, 0.4, 0.5).label == R
+    assert c02.verdict_c21(five, three, centre).label == R
 
 
 @pytest.mark.parametrize("label", [C, R, I])
 def test_c22_every_label(label):
-    results = _pair("2 x 3x3 per stage", "1 x 5x5 per stage", label)
+    results = _pair(c02.PAIR, c02.FIVE, label)
     assert c02.verdict_c22(results).label == label
 
 

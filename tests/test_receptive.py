@@ -3,6 +3,7 @@ import random
 import pytest
 import torch
 from convbook import receptive
+from convbook.errors import ConfigError
 from convbook.receptive import Layer
 from torch import nn
 
@@ -101,3 +102,24 @@ def test_central_mass_edges():
     assert receptive.central_mass(flat, 3) == pytest.approx(9 / 25)
     with pytest.raises(ValueError, match="odd"):
         receptive.central_mass(flat, 4)
+
+
+def test_expected_erf_counts_paths():
+    uniform = receptive.expected_erf(3, 2, weights="uniform")
+    assert uniform.shape == (5, 5)
+    # two 3×3 boxes convolved: 1, 2, 3, 2, 1 paths along each axis
+    assert torch.allclose(uniform[2] * 3, torch.tensor([1.0, 2, 3, 2, 1]))
+    assert receptive.central_mass(uniform, 3) == pytest.approx(49 / 81)
+    random = receptive.expected_erf(3, 2)  # magnitude grows as the root of the path count
+    assert random[0, 0] == pytest.approx(1 / 3)
+    assert receptive.central_mass(receptive.expected_erf(5, 1), 3) == pytest.approx(9 / 25)
+
+
+def test_expected_erf_matches_a_measured_random_stack():
+    measured = receptive.erf_versus_depth(3, [2], samples=256, seed=0)["maps"][0]
+    centre = measured.shape[0] // 2
+    window = measured[centre - 2: centre + 3, centre - 2: centre + 3]
+    expected = receptive.central_mass(receptive.expected_erf(3, 2), 3)
+    assert receptive.central_mass(window, 3) == pytest.approx(expected, abs=0.05)
+    with pytest.raises(ConfigError, match="random' or 'uniform"):
+        receptive.expected_erf(3, 2, weights="gaussian")

@@ -46,9 +46,9 @@ class CifarNet(nn.Module):
     """A plain VGG-style network: a 3x3 stem, then stages of conv units, halving the size between.
 
     Stage ``i`` outputs ``width * 2**i`` channels from ``blocks_per_stage`` units of
-    ``kernel_size``; a 2x2 max-pool sits between stages. A stage widens at its last unit, so
-    two stacked units replace one with the same input and output widths (VGG's two 3x3 for
-    one 5x5, chapter 2). ``groups`` applies to every unit after the stem (the stem
+    ``kernel_size``; a 2x2 max-pool sits between stages. A stage widens at its last unit, or
+    at its first with ``widen_first=True`` (VGG's order: chapter 2 replaces each such pair of
+    3x3 units by one 5x5 unit at the same widths, as VGG did). ``groups`` applies to every unit after the stem (the stem
     sees 3 input channels and stays dense), so group count is the only thing that changes between
     chapter 1's variants. ``unit`` replaces the conv unit by another block built from
     (in_channels, out_channels), e.g. ``mixed_unit`` or ``bottleneck_unit``.
@@ -64,6 +64,7 @@ class CifarNet(nn.Module):
         dilation: int = 1,
         num_classes: int = 10,
         unit: Unit | None = None,
+        widen_first: bool = False,
     ) -> None:
         super().__init__()
         check_positive("width", width)
@@ -74,7 +75,8 @@ class CifarNet(nn.Module):
         channels = width
         for stage in range(stages):
             for block in range(blocks_per_stage):
-                out = width * 2**stage if block == blocks_per_stage - 1 else channels
+                widens = block == (0 if widen_first else blocks_per_stage - 1)
+                out = width * 2**stage if widens else channels
                 if unit is None:
                     layers.append(ConvBNAct(channels, out, kernel_size, groups=groups,
                                             dilation=dilation))

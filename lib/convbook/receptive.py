@@ -290,6 +290,30 @@ def erf_versus_depth(kernel_size: int, depths: list[int], channels: int = 8, inp
     return {"depth": list(depths), "analytic": analytic, "effective": effective, "maps": maps}
 
 
+def expected_erf(kernel_size: int, depth: int, weights: str = "random") -> torch.Tensor:
+    """The gradient map a stack of ``depth`` k x k stride-1 layers has in expectation, from
+    counting paths: an input pixel reaches the centre output through as many paths as the
+    ``depth``-fold convolution of a k x k box gives it (Luo et al. 2016, section 2).
+
+    ``weights="uniform"`` (every weight 1, no non-linearity): the map is that path count.
+    ``weights="random"`` (independent zero-mean weights): the paths' contributions add in
+    variance, so the expected magnitude grows as the square root of the count, which is what
+    ``effective_receptive_field`` measures on random stacks. Largest value 1, side
+    ``depth * (k - 1) + 1``."""
+    check_positive("kernel_size", kernel_size)
+    check_positive("depth", depth)
+    if weights not in ("random", "uniform"):
+        raise ConfigError(f"weights must be 'random' or 'uniform', got {weights!r}")
+    line = torch.ones(1, dtype=torch.float64)
+    box = torch.ones(kernel_size, dtype=torch.float64)
+    for _ in range(depth):
+        line = torch.nn.functional.conv1d(line[None, None], box[None, None],
+                                          padding=kernel_size - 1)[0, 0]
+    paths = torch.outer(line, line)
+    grid = paths.sqrt() if weights == "random" else paths
+    return (grid / grid.max()).float()
+
+
 def central_mass(erf: torch.Tensor, size: int) -> float:
     """Share of the gradient mass inside the centred square of side ``size`` (odd; a square
     larger than the map holds all of it)."""
