@@ -251,14 +251,38 @@ def test_c81_every_label(label):
     assert c08.verdict_c81(results).label == label
 
 
-@pytest.mark.parametrize("trained, untrained, label", [
-    ([0.30, 0.32, 0.31], [0.10, 0.11, 0.09], C),
-    ([0.10, 0.11, 0.09], [0.30, 0.32, 0.31], R),
-    ([0.10, 0.30, 0.20], [0.20, 0.10, 0.25], I),
+def _se_blocks(specificities):
+    from convbook.excitation import BlockMeasures
+    return [BlockMeasures(x, 0.2, 0.05, 0.5, 0.01) for x in specificities]
+
+
+# per seed: (first block, last block) class specificity, trained and untrained
+RISES = [(0.05, 0.30), (0.06, 0.32), (0.04, 0.31)]
+NOISY = [(0.10, 0.30), (0.30, 0.10), (0.20, 0.25)]
+UNTRAINED = [(0.05, 0.10), (0.05, 0.11), (0.05, 0.09)]
+
+
+@pytest.mark.parametrize("trained, untrained, label, parts", [
+    (RISES, UNTRAINED, C, (C, C)),  # last block learned, more than the first
+    ([(0.30, 0.05), (0.32, 0.06), (0.31, 0.04)], UNTRAINED, R, (R, R)),  # less than untrained
+    (NOISY, UNTRAINED, I, (I, I)),
+    ([(0.40, 0.30), (0.41, 0.32), (0.40, 0.31)], UNTRAINED, N, (C, R)),  # specific, but early
 ])
-def test_c82_every_label(trained, untrained, label):
-    s = c08.Specificity(trained, untrained, [0.05] * 3)
-    assert c08.verdict_c82(s).label == label
+def test_c82_every_label(trained, untrained, label, parts):
+    s = c08.Specificity([_se_blocks(t) for t in trained], [_se_blocks(u) for u in untrained])
+    v = c08.verdict_c82(s)
+    assert v.label == label
+    assert tuple(p.label for p in v.parts.values()) == parts
+    assert "squeezed features" in v.text
+
+
+def test_c81_states_the_power_and_reports_r8_apart():
+    a, b = _correct(0.0)
+    results = _results([_variant("SE, r=2", a, params=1100), _variant("no SE", b),
+                        _variant("SE, r=8", a[:1], params=1020)])
+    v = c08.verdict_c81(results)
+    assert "1.16 points" in v.text and "r = 8 (one seed, not judged)" in v.text
+    assert v.numbers["seeds_needed"] is None or v.numbers["seeds_needed"] > 3
 
 
 def test_branch_ablation_silences_each_kernel_size():

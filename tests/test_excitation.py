@@ -23,3 +23,19 @@ def test_class_specificity_extremes():
     assert excitation.class_specificity(by_class, labels) == pytest.approx(1.0)
     same = torch.tensor([[0.1, 0.9], [0.8, 0.2], [0.1, 0.9], [0.8, 0.2]])
     assert excitation.class_specificity(same, labels) == pytest.approx(0.0)
+
+
+def test_block_measures_of_every_block():
+    torch.manual_seed(0)
+    model = nets.CifarResNet(8, 4, se_reduction=2)
+    images = torch.randint(0, 256, (20, 3, 32, 32), dtype=torch.uint8)
+    labels = torch.arange(20) % 2
+    squeezed = excitation.collect(model, images, what="squeeze")
+    assert [z.shape for z in squeezed] == [(20, 4), (20, 8), (20, 16)]
+    measures = excitation.block_measures(model, images, labels)
+    assert len(measures) == 3
+    for m in measures:
+        assert 0 <= m.specificity <= 1 and 0 <= m.squeeze_specificity <= 1
+        assert 0 < m.spread < 0.5 and 0 <= m.class_shift < 0.5 and 0 < m.level < 1
+    with pytest.raises(ValueError, match="'weights' or 'squeeze'"):
+        excitation.collect(model, images, what="gates")

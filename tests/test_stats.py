@@ -151,3 +151,17 @@ def test_shared_confidence_splits_the_error_rate():
     assert stats.shared_confidence(5) == pytest.approx(0.99)
     with pytest.raises(ConfigError, match="whole number"):
         stats.shared_confidence(0)
+
+
+def test_seeds_needed_scales_with_the_seed_term():
+    diff = stats.Difference(0.01, -0.04, 0.06, seeds=3, images=10_000, se_seeds=0.02,
+                            se_images=0.002)
+    n = stats.seeds_needed(diff, 0.012)
+    # (1.96 + 0.84)² × 0.02² × 3 / (0.012² − 2.8² × 0.002²) ≈ 82
+    assert 75 <= n <= 90
+    assert stats.seeds_needed(diff, 0.05) < n  # a larger effect needs fewer seeds
+    assert stats.seeds_needed(diff, 0.005) is None  # the image term alone hides 0.5 points
+    with pytest.raises(ConfigError, match="positive fraction"):
+        stats.seeds_needed(diff, 0)
+    with pytest.raises(ConfigError, match="two or more seeds"):
+        stats.seeds_needed(stats.Difference(0.0, -math.inf, math.inf, 1, 100), 0.01)

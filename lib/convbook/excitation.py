@@ -8,36 +8,52 @@ every class; 1: every image of a class gets its class's weights exactly).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 from torch import nn
 
 from convbook.blocks.se import SqueezeExcitation
 from convbook.errors import ConfigError
-from convbook.tables import Table
 from convbook.train import normalize
 
 
 @torch.no_grad()
-def collect(model: nn.Module, images: torch.Tensor, batch_size: int = 500) -> list[torch.Tensor]:
-    """For each SE block (input side first), an N x C tensor of its channel weights."""
+def collect(model: nn.Module, images: torch.Tensor, batch_size: int = 500,
+            what: str = "weights") -> list[torch.Tensor]:
+    """For each SE block (input side first), an N x C tensor of its channel weights
+    (``what="weights"``) or of the squeezed features they are computed from, each channel's
+    mean over the map (``what="squeeze"``)."""
+    if what not in ("weights", "squeeze"):
+        raise ConfigError(f"what must be 'weights' or 'squeeze', got {what!r}")
+    return _record(model, images, batch_size)[what]
+
+
+def _record(model: nn.Module, images: torch.Tensor, batch_size: int) -> dict[str, list[torch.Tensor]]:
+    """Weights and squeezed features of every SE block, in one pass over ``images``."""
     blocks = [m for m in model.modules() if isinstance(m, SqueezeExcitation)]
     if not blocks:
         raise ConfigError("the model has no SqueezeExcitation blocks")
-    outputs: list[list[torch.Tensor]] = [[] for _ in blocks]
-    hooks = [block.scale_activation.register_forward_hook(
-        lambda _m, _i, out, k=k: outputs[k].append(out.flatten(1).float().cpu()))
-        for k, block in enumerate(blocks)]
+    chunks: dict[str, list[list[torch.Tensor]]] = {"weights": [[] for _ in blocks],
+                                                   "squeeze": [[] for _ in blocks]}
+    hooks = []
+    for k, block in enumerate(blocks):
+        for what, module in (("weights", block.scale_activation), ("squeeze", block.avgpool)):
+            hooks.append(module.register_forward_hook(
+                lambda _m, _i, out, k=k, what=what: chunks[what][k].append(
+                    out.flatten(1).float().cpu())))
     device = next(model.parameters()).device
     was_training = model.training
     model.eval()
     try:
-        for i in range(0, len(images), batch_size):
-            model(normalize(images[i : i + batch_size].to(device)))
+        with torch.no_grad():
+            for i in range(0, len(images), batch_size):
+                model(normalize(images[i : i + batch_size].to(device)))
     finally:
         for hook in hooks:
             hook.remove()
         model.train(was_training)
-    return [torch.cat(chunks) for chunks in outputs]
+    return {what: [torch.cat(c) for c in per_block] for what, per_block in chunks.items()}
 
 
 def class_specificity(weights: torch.Tensor, labels: torch.Tensor) -> float:
@@ -52,16 +68,29 @@ def class_specificity(weights: torch.Tensor, labels: torch.Tensor) -> float:
     return float(between / total)
 
 
-def specificity_table(weights: list[torch.Tensor], labels: torch.Tensor, seed: int = 0) -> Table:
-    """Class specificity of every SE block beside the same measure with shuffled labels
-    (what chance alone gives for this many images)."""
-    generator = torch.Generator().manual_seed(seed)
-    shuffled = labels.cpu()[torch.randperm(len(labels), generator=generator)]
-    rows = []
-    for k, w in enumerate(weights):
-        real, chance = class_specificity(w, labels), class_specificity(w, shuffled)
-        rows.append({"SE block": k + 1, "channels": w.shape[1], "class specificity": round(real, 4),
-                     "with shuffled labels": round(chance, 4),
-                     "times chance": round(real / chance, 1) if chance > 0 else float("inf")})
-    return Table(rows, caption="Share of the variance of each block's channel weights that lies "
-                               "between the class means, over the test images.")
+@dataclass(frozen=True)
+class BlockMeasures:
+    """What one SE block of one network does over a set of images."""
+
+    specificity: float  # class specificity of its channel weights
+    squeeze_specificity: float  # of the squeezed features the weights are computed from
+    spread: float  # mean over channels of the weights' standard deviation across images
+    level: float  # mean weight over channels and images
+    class_shift: float  # mean over classes and channels of |class mean − mean of all images|
+
+
+def block_measures(model: nn.Module, images: torch.Tensor,
+                   labels: torch.Tensor) -> list[BlockMeasures]:
+    """``BlockMeasures`` of every SE block of ``model`` (input side first) over ``images``."""
+    labels = labels.cpu()
+    recorded = _record(model, images, batch_size=500)
+    weights, squeezed = recorded["weights"], recorded["squeeze"]
+    out = []
+    for w, z in zip(weights, squeezed):
+        overall = w.mean(dim=0)
+        shift = torch.stack([(w[labels == c].mean(dim=0) - overall).abs()
+                             for c in labels.unique()]).mean()
+        out.append(BlockMeasures(class_specificity(w, labels), class_specificity(z, labels),
+                                 float(w.std(dim=0).mean()), float(overall.mean()),
+                                 float(shift)))
+    return out

@@ -37,6 +37,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from statistics import NormalDist
 
 import torch
 
@@ -212,6 +213,27 @@ def mean_interval(values: Sequence[float], confidence: float = 0.95) -> Differen
     se = (x.var(unbiased=True).item() / x.numel()) ** 0.5
     half = t_quantile(0.5 + confidence / 2, x.numel() - 1) * se
     return Difference(mean, mean - half, mean + half, x.numel(), 0, confidence, se, 0.0)
+
+
+def seeds_needed(diff: Difference, effect: float, power: float = 0.8) -> int | None:
+    """About how many seeds an interval like ``diff`` would need to detect a true difference of
+    ``effect`` (a fraction, e.g. 0.012) with probability ``power`` at ``diff``'s confidence.
+
+    The seed term of the standard error shrinks as 1/√seeds, the test-image term stays; normal
+    quantiles, so this is an estimate from one run's spread. None: the test-image term alone is
+    too large (more test images, not more seeds, would be needed)."""
+    if not effect > 0:
+        raise ConfigError(f"effect must be a positive fraction (0.012 for 1.2 points), got {effect!r}")
+    if not 0 < power < 1:
+        raise ConfigError(f"power must be in (0, 1), got {power!r}; e.g. 0.8")
+    if diff.seeds < 2 or not math.isfinite(diff.se_seeds):
+        raise ConfigError("seeds_needed needs a difference measured over two or more seeds")
+    normal = NormalDist()
+    z = normal.inv_cdf(0.5 + diff.confidence / 2) + normal.inv_cdf(power)
+    room = (effect / z) ** 2 - (diff.se_images if math.isfinite(diff.se_images) else 0.0) ** 2
+    if room <= 0:
+        return None
+    return max(2, math.ceil(diff.seeds * diff.se_seeds**2 / room))
 
 
 # --- labels ----------------------------------------------------------------------------------
