@@ -197,3 +197,16 @@ def test_cifarnet_widens_a_stage_at_its_first_or_last_unit():
     first = widths(nets.CifarNet(8, stages=2, blocks_per_stage=2, widen_first=True))
     assert last == [(3, 8), (8, 8), (8, 8), (8, 8), (8, 16)]
     assert first == [(3, 8), (8, 8), (8, 8), (8, 16), (16, 16)]  # VGG's order
+
+
+def test_cifar_resnet_of_bottlenecks_costs_about_a_basic_one():
+    from convbook import measure
+    basic, bottleneck = nets.CifarResNet(8, 8), nets.CifarResNet(11, 8, block="bottleneck")
+    assert bottleneck(torch.randn(2, 3, 32, 32)).shape == (2, 10)
+    ratio = measure.count_params(bottleneck) / measure.count_params(basic)
+    assert 0.9 < ratio < 1.25  # He et al.'s Fig. 5 pairing
+    assert bottleneck.features[-1].conv3.out_channels == 4 * 32
+    with pytest.raises(ValueError, match="9n \\+ 2"):
+        nets.CifarResNet(14, 8, block="bottleneck")
+    with pytest.raises(ValueError, match="'basic' or 'bottleneck'"):
+        nets.CifarResNet(8, 8, block="wide")

@@ -47,8 +47,16 @@ def _pair(a_name, b_name, label, **extra):
 
 # --- chapter 1 -------------------------------------------------------------------------------
 
-def _net():
-    return c01.GroupedNet((1000, 300), (4 * 10**6, 10**6), (0.02, 0.03), (0.66, 0.60), "cpu")
+def _net(equal_accuracy=0.65):
+    return c01.GroupedNet(c01.NetFigures(1000, 4 * 10**6, 0.02, 0.66, 3),
+                          c01.NetFigures(300, 10**6, 0.03, 0.60, 1),
+                          c01.NetFigures(1050, 4 * 10**6, 0.05, equal_accuracy, 1), 4, "cpu")
+
+
+@pytest.mark.parametrize("equal, reading", [
+    (0.67, "recovered all of it"), (0.63, "recovered 50 % of it"), (0.58, "did not recover it")])
+def test_groups_reading_tells_capacity_from_grouping(equal, reading):
+    assert reading in c01.groups_reading(_net(equal))
 
 
 def test_c11_exact_counts_confirm_and_a_wrong_count_refutes():
@@ -66,7 +74,7 @@ def test_c11_exact_counts_confirm_and_a_wrong_count_refutes():
     ([0.05, 0.01, 0.09], [0.04, 0.06, 0.02], I),
 ])
 def test_c12_every_label(gaps, controls, label):
-    measures = [c01.TowerSeed(s, (0.5, 0.5 + g), (0.5, 0.5 + c), 0.01)
+    measures = [c01.TowerSeed(s, (0.5, 0.5 + g), (0.5, 0.5 + c), 0.01, ((0.5,), (0.6,)), 0.66)
                 for s, (g, c) in enumerate(zip(gaps, controls))]
     assert c01.verdict_c12(measures).label == label
 
@@ -102,12 +110,17 @@ def test_c31_every_label(label):
 def test_c32_counts():
     params = {"naive Inception (3a)": 1500, "one 3x3, 192 -> 224": 400,
               "one 3x3, 192 -> 416": 700, "Inception (3a) with 1x1 reductions": 160}
-    assert c03.verdict_c32(params, 4.5).label == C
+    stack = c03.StackCosts([10, 20, 45], [30, 60, 90], table=None)
+    assert c03.verdict_c32(params, stack).label == C
     # more, but not "far more" (at least twice): refuted
-    assert c03.verdict_c32({**params, "naive Inception (3a)": 900}, 4.5).label == R
-    assert c03.verdict_c32({**params, "naive Inception (3a)": 500}, 4.5).label == R
+    assert c03.verdict_c32({**params, "naive Inception (3a)": 900}, stack).label == R
+    assert c03.verdict_c32({**params, "naive Inception (3a)": 500}, stack).label == R
     measured, _ = c03.module_costs()
-    assert c03.verdict_c32(measured, 4.5).label == R  # one naive module is not the costly part
+    real = c03.stacking(modules=4)
+    v = c03.verdict_c32(measured, real)
+    assert v.label == R  # one naive module is not the costly part
+    assert real.growth > 4 and "at every step it holds fewer" in v.text
+    assert all(n < p for n, p in zip(real.naive, real.plain))
 
 
 # --- chapter 4 -------------------------------------------------------------------------------
@@ -120,9 +133,10 @@ def test_c41_counts():
     assert c04.verdict_c41((589_824, 70_000), claimed).label == R
 
 
-@pytest.mark.parametrize("shares, label", [
-    ({"a": 50, "b": 60}, C), ({"a": 10, "b": 10}, R), ({"a": 50, "b": 10}, N)])
-def test_c42_every_label(shares, label):
+@pytest.mark.parametrize("shares, accuracy, label", [
+    ({"a": 50, "b": 60}, C, C), ({"a": 10, "b": 10}, R, R), ({"a": 50, "b": 10}, C, N),
+    ({"a": 50, "b": 60}, I, N), ({"a": 50, "b": 60}, R, N)])
+def test_c42_every_label(shares, accuracy, label):
     from convbook import census
 
     def counted(name, ones):
@@ -130,11 +144,13 @@ def test_c42_every_label(shares, label):
                   "fully connected": 5, "other": 5}
         return census.Census(name, 2016, params, dict(params), 0, 0)
 
-    diff = stats.Difference(0.0, -0.01, 0.01, 3, 1000)
     origin = census.Census("GoogLeNet", 2014, {**counted("g", 0).params}, {}, 0, 0)
-    verdict = c04.verdict_c42([origin, *(counted(n, s) for n, s in shares.items())], diff)
-    assert verdict.label == label  # GoogLeNet (2014, 0 in 1×1) is not judged
-    assert "of the MACs" in verdict.text and "GoogLeNet" not in verdict.parts
+    results = _pair(c04.BOTTLENECK, c04.BASIC, accuracy)
+    verdict = c04.verdict_c42([origin, *(counted(n, s) for n, s in shares.items())], results)
+    assert verdict.label == label
+    assert verdict.parts["at equal cost"].label == accuracy
+    # GoogLeNet (2014, 0 in 1×1) is counted for reference, not judged
+    assert "of the MACs" in verdict.text and "GoogLeNet" not in verdict.parts["forecast"].parts
 
 
 # --- chapter 5 -------------------------------------------------------------------------------
@@ -171,19 +187,29 @@ def test_c52_every_label(c51, ratios, label):
 
 # --- chapter 6 -------------------------------------------------------------------------------
 
+def _same_width(separable_params):
+    return c06.SameWidth((1000, separable_params), (10**6, 3 * 10**5), (0.01, 0.008),
+                         (0.03, 0.035), (4, 7), "cpu")
+
+
 def test_c61_counts():
-    ones = torch.ones(3, 10)
-    few = _results([_variant("standard 3x3", ones, params=1000),
-                    _variant("separable, same width", ones, params=250)])
-    assert c06.verdict_c61(few, "cpu").label == C
-    many = _results([_variant("standard 3x3", ones, params=1000),
-                     _variant("separable, same width", ones, params=600)])
-    assert c06.verdict_c61(many, "cpu").label == R
+    assert c06.verdict_c61(_same_width(250)).label == C
+    assert c06.verdict_c61(_same_width(600)).label == R
+    reading = c06.time_reading(_same_width(250))
+    assert "0.30× the MACs" in reading and "7 batch norms" in reading
 
 
-@pytest.mark.parametrize("label", [C, R, I])
-def test_c62_every_label(label):
-    assert c06.verdict_c62(_pair("separable, equal parameters", "standard 3x3", label)).label == label
+@pytest.mark.parametrize("xception, mobilenet, label", [
+    (C, C, C), (R, R, R), (I, I, I), (C, I, N)])
+def test_c62_every_label(xception, mobilenet, label):
+    # two intervals share the 5 % error rate, so each is wider: plant larger effects
+    a, b = _correct(2 * EFFECTS[xception], seed=1)
+    m, _ = _correct(2 * EFFECTS[mobilenet], seed=2)
+    results = _results([_variant(c06.XCEPTION, a), _variant(c06.STANDARD, b),
+                        _variant(c06.MOBILENET, m)])
+    v = c06.verdict_c62(results)
+    assert v.label == label
+    assert [p.label for p in v.parts.values()] == [xception, mobilenet]
 
 
 # --- chapter 7 -------------------------------------------------------------------------------

@@ -220,13 +220,17 @@ def stacked_inception_cost(in_channels: int, widths: tuple[int, ...], modules: i
     rows, channels = [], in_channels
     for i in range(modules):
         module = NaiveInception(channels, widths, kernel_sizes)
+        plain = nn.Conv2d(channels, module.out_channels, 3, padding=1, bias=False)
         rows.append({"module": i + 1, "input channels": channels,
                      "output channels": module.out_channels,
                      "parameters": count_params(module),
-                     "MACs": count_macs(module, (channels, size, size))})
+                     "MACs": count_macs(module, (channels, size, size)),
+                     "one 3x3 layer, same widths: parameters": count_params(plain)})
         channels = module.out_channels
     return Table(rows, caption=f"Naive modules with branch widths {tuple(widths)} for kernel "
-                               f"sizes {tuple(kernel_sizes)}, one after another, on {size}x{size}.")
+                               f"sizes {tuple(kernel_sizes)}, one after another, on {size}x{size}; "
+                               f"beside each, one plain 3x3 convolution from its input width to "
+                               f"its output width.")
 
 
 def separable_sweep(channels: list[int], kernel_sizes: list[int]) -> Table:

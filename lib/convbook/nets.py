@@ -6,7 +6,14 @@ from collections.abc import Callable, Sequence
 
 from torch import Tensor, nn
 
-from convbook.blocks import BasicBlock, BottleneckConv, ConvBNAct, NaiveInception, TwoTowerFeatures
+from convbook.blocks import (
+    BasicBlock,
+    Bottleneck,
+    BottleneckConv,
+    ConvBNAct,
+    NaiveInception,
+    TwoTowerFeatures,
+)
 from convbook.blocks.validate import check_groups, check_positive
 from convbook.errors import ConfigError
 
@@ -151,25 +158,42 @@ class CifarResNet(nn.Module):
     blocks at widths w, 2w, 4w, a linear head), with their parameter-free option A shortcuts
     (``shortcut="B"``: 1x1 convolutions). ``skip=False`` gives the plain network of the same
     depth; ``norm=False`` removes every batch norm (chapter 5's gradient study);
-    ``se_reduction`` puts a squeeze-and-excitation block in every block (chapter 8)."""
+    ``se_reduction`` puts a squeeze-and-excitation block in every block (chapter 8).
+
+    ``block="bottleneck"``: depth = 9n + 2, each block 1x1 → 3x3 → 1x1 with its 3x3 at w, 2w,
+    4w and its output four times wider (He et al.'s Fig. 5 pairing: a bottleneck block costs
+    about what a basic block of its inner width costs, chapter 4)."""
 
     def __init__(self, depth: int = 20, width: int = 16, skip: bool = True, norm: bool = True,
-                 num_classes: int = 10, se_reduction: int = 0, shortcut: str = "A") -> None:
+                 num_classes: int = 10, se_reduction: int = 0, shortcut: str = "A",
+                 block: str = "basic") -> None:
         super().__init__()
-        if depth < 8 or (depth - 2) % 6:
-            raise ConfigError(f"depth must be 6n + 2 with n >= 1 (8, 14, 20, 32, 44, 56...), "
-                              f"got {depth}")
+        if block not in ("basic", "bottleneck"):
+            raise ConfigError(f"block must be 'basic' or 'bottleneck', got {block!r}")
+        per_block = 2 if block == "basic" else 3
+        if depth < 3 * per_block + 2 or (depth - 2) % (3 * per_block):
+            form = "6n + 2 (8, 14, 20, 32, 44, 56...)" if block == "basic" else \
+                "9n + 2 (11, 20, 29, 56...)"
+            raise ConfigError(f"depth must be {form} for {block} blocks, got {depth}")
         check_positive("width", width)
-        n = (depth - 2) // 6
+        if block == "bottleneck" and not norm:
+            raise ConfigError("bottleneck blocks always use batch norm; use block='basic' "
+                              "for norm=False")
+        n = (depth - 2) // (3 * per_block)
         layers: list[nn.Module] = [ConvBNAct(3, width, 3, norm=norm)]
         channels = width
         for stage in range(3):
-            out = width * 2**stage
-            for block in range(n):
-                stride = 2 if stage > 0 and block == 0 else 1
-                layers.append(BasicBlock(channels, out, stride, skip=skip, norm=norm,
-                                         se_reduction=se_reduction, shortcut=shortcut))
-                channels = out
+            inner = width * 2**stage
+            for index in range(n):
+                stride = 2 if stage > 0 and index == 0 else 1
+                if block == "basic":
+                    layers.append(BasicBlock(channels, inner, stride, skip=skip, norm=norm,
+                                             se_reduction=se_reduction, shortcut=shortcut))
+                    channels = inner
+                else:
+                    layers.append(Bottleneck(channels, inner, stride, skip=skip,
+                                             se_reduction=se_reduction, shortcut=shortcut))
+                    channels = inner * Bottleneck.expansion
         self.features = nn.Sequential(*layers)
         self.head = Classifier(channels, num_classes)
         self.depth = depth
@@ -179,12 +203,13 @@ class CifarResNet(nn.Module):
         return self.head(self.features(x))
 
 
-def separable_unit(kernel_size: int = 3) -> Unit:
-    """A unit factory for ``CifarNet``: depthwise k x k then pointwise 1x1 (chapter 6)."""
+def separable_unit(kernel_size: int = 3, between: bool = True) -> Unit:
+    """A unit factory for ``CifarNet``: depthwise k x k then pointwise 1x1 (chapter 6); with
+    ``between=False`` nothing between them (Xception's unit, not MobileNet's)."""
     from convbook.blocks.separable import DepthwiseSeparable
 
     def build(in_channels: int, out_channels: int) -> nn.Module:
-        return DepthwiseSeparable(in_channels, out_channels, kernel_size)
+        return DepthwiseSeparable(in_channels, out_channels, kernel_size, between=between)
 
     return build
 

@@ -91,7 +91,8 @@ class Bottleneck(nn.Module):
     expansion = 4
 
     def __init__(self, in_channels: int, channels: int, stride: int = 1, skip: bool = True,
-                 groups: int = 1, base_width: int = 64, se_reduction: int = 0) -> None:
+                 groups: int = 1, base_width: int = 64, se_reduction: int = 0,
+                 shortcut: str = "B") -> None:
         super().__init__()
         width = int(channels * (base_width / 64.0)) * groups
         out_channels = channels * self.expansion
@@ -99,7 +100,8 @@ class Bottleneck(nn.Module):
         self.conv2 = ConvBNAct(width, width, 3, stride=stride, groups=groups)
         self.conv3 = ConvBNAct(width, out_channels, 1, activation=None)
         self.se = SqueezeExcitation(out_channels, se_reduction) if se_reduction else None
-        self.downsample = _shortcut(in_channels, out_channels, stride) if skip else None
+        self.downsample = (_shortcut(in_channels, out_channels, stride, kind=shortcut)
+                           if skip else None)
         self.skip = skip
         self.relu = nn.ReLU(inplace=True)
 

@@ -13,18 +13,28 @@ import torch
 from torch import nn
 
 from convbook.blocks.conv import ConvBNAct
+from convbook.blocks.validate import check_odd_kernel
 
 
 class DepthwiseSeparable(nn.Sequential):
-    """Depthwise k x k conv unit (groups = channels), then a pointwise 1x1 conv unit."""
+    """Depthwise k x k conv unit (groups = channels), then a pointwise 1x1 conv unit.
+
+    ``between=True`` (MobileNet's unit) puts batch norm and the activation after the depthwise
+    layer too; ``between=False`` (Xception's) goes straight from the depthwise to the pointwise
+    convolution, which Chollet found to train faster and reach a better accuracy."""
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size: int = 3,
-                 stride: int = 1, activation: Callable[[], nn.Module] = nn.ReLU) -> None:
-        super().__init__(
-            ConvBNAct(in_channels, in_channels, kernel_size, stride=stride, groups=in_channels,
-                      activation=activation),
-            ConvBNAct(in_channels, out_channels, 1, activation=activation),
-        )
+                 stride: int = 1, activation: Callable[[], nn.Module] = nn.ReLU,
+                 between: bool = True) -> None:
+        if between:
+            depthwise: nn.Module = ConvBNAct(in_channels, in_channels, kernel_size, stride=stride,
+                                             groups=in_channels, activation=activation)
+        else:
+            check_odd_kernel(kernel_size)
+            depthwise = nn.Sequential(nn.Conv2d(in_channels, in_channels, kernel_size, stride,
+                                                padding=kernel_size // 2, groups=in_channels,
+                                                bias=False))
+        super().__init__(depthwise, ConvBNAct(in_channels, out_channels, 1, activation=activation))
 
 
 class InvertedResidual(nn.Module):

@@ -19,6 +19,7 @@ from convbook.book import Setup
 from convbook.data import CifarData
 from convbook.explore import View, labels
 from convbook.tables import Table
+from convbook.train import seed_everything
 from convbook.viz.connectivity import connectivity, plot_connectivity, plot_wiring
 
 CHAPTER = "01-group-convolution"
@@ -32,14 +33,22 @@ def layer_sweep() -> Table:
     return measure.group_sweep(256, 256, 3, size=56, groups=list(LAYER_GROUPS))
 
 
+GROUPED = 4  # the trained grouped networks' g: g² ≤ C from the first unit on (chapter 7)
+DENSE, SAME_WIDTH, EQUAL_PARAMS = "groups=1", f"groups={GROUPED}", f"groups={GROUPED}, 2× width"
+
+
 def run_groups(setup: Setup, data: CifarData) -> experiments.Results:
     """The plain CIFAR network dense (g = 1, the book's baseline, which later chapters reuse:
-    every seed) and with every unit after the stem in 8 groups (one seed). C1.1 is decided by
-    counting; the accuracies show what grouping costs and are reported, not judged."""
+    every seed), with every unit after the stem in ``GROUPED`` groups at the same width, and
+    the same at twice the width, where it holds about as many parameters and MACs as the dense
+    net (one seed each). C1.1 is decided by counting; the accuracies show what grouping costs,
+    and whether the cost is capacity or grouping, and are reported, not judged."""
     width = setup.profile.width
-    variants = {f"groups={g}": partial(nets.CifarNet, width, groups=g) for g in (1, 8)}
+    variants = {DENSE: partial(nets.CifarNet, width),
+                SAME_WIDTH: partial(nets.CifarNet, width, groups=GROUPED),
+                EQUAL_PARAMS: partial(nets.CifarNet, 2 * width, groups=GROUPED)}
     return experiments.compare(variants, data, setup.profile, seeds=setup.seeds,
-                               device=setup.device, secondary=["groups=8"])
+                               device=setup.device, secondary=[SAME_WIDTH, EQUAL_PARAMS])
 
 
 def group_costs(setup: Setup) -> Table:
@@ -85,6 +94,8 @@ class TowerSeed:
     tower_shares: tuple[float, float]
     half_shares: tuple[float, float]
     p_value: float  # of the two-tower gap, against random equal splits of the same filters
+    filter_shares: tuple[tuple[float, ...], tuple[float, ...]] = ((), ())  # per tower, each filter
+    initial_share: float = float("nan")  # mean colour share of conv1 at initialisation
 
     @property
     def gap(self) -> float:
@@ -95,22 +106,30 @@ class TowerSeed:
         return abs(self.half_shares[1] - self.half_shares[0])
 
 
-def tower_measures(results: experiments.Results, permutations: int = 2000) -> list[TowerSeed]:
-    """Per seed: colour share of each tower (two-tower net) and of each half (one-tower net)."""
+def tower_measures(results: experiments.Results, setup: Setup,
+                   permutations: int = 2000) -> list[TowerSeed]:
+    """Per seed: colour share of each tower (two-tower net) and of each half (one-tower net),
+    and conv1's mean colour share before training (the same seed's initial weights)."""
     out = []
     two_runs = {r.seed: r for r in results["two towers"].runs}
+    width, first = tower_widths(setup)
     for one_run in results["one tower"].runs:
         two = two_runs[one_run.seed].model.features
         one = one_run.model.features
         towers = two.tower_of_first_filters()
         shares_two = filters.colour_share(two.first_conv.weight)
         shares_one = filters.colour_share(one.first_conv.weight)
-        mean = lambda s, t, k: float(s[[i for i, x in enumerate(t) if x == k]].mean())
+        members = [[i for i, x in enumerate(towers) if x == k] for k in (0, 1)]
+        seed_everything(one_run.seed)  # as training does, so these are the initial weights
+        initial = filters.colour_share(nets.TwoTowerNet(
+            width, towers=2, first_channels=first).features.first_conv.weight)
         out.append(TowerSeed(
             one_run.seed,
-            (mean(shares_two, towers, 0), mean(shares_two, towers, 1)),
-            (mean(shares_one, towers, 0), mean(shares_one, towers, 1)),
-            filters.permutation_p_value(shares_two, towers, permutations, one_run.seed)))
+            tuple(float(shares_two[m].mean()) for m in members),
+            tuple(float(shares_one[m].mean()) for m in members),
+            filters.permutation_p_value(shares_two, towers, permutations, one_run.seed),
+            tuple(tuple(float(x) for x in shares_two[members[k]]) for k in (0, 1)),
+            float(initial.mean())))
     return out
 
 
@@ -120,29 +139,72 @@ def tower_table(measures: list[TowerSeed]) -> Table:
                  f"{m.tower_shares[0]:.3f} / {m.tower_shares[1]:.3f}",
              "gap": f"{m.gap:.3f}", "p (random split)": f"{m.p_value:.3f}",
              "one tower: halves 0 / 1": f"{m.half_shares[0]:.3f} / {m.half_shares[1]:.3f}",
-             "control gap": f"{m.control_gap:.3f}"} for m in measures]
+             "control gap": f"{m.control_gap:.3f}",
+             "conv1 before training": f"{m.initial_share:.3f}"} for m in measures]
     return Table(rows, caption="Mean colour share of conv1's filters (0: brightness only, 1: "
                  "colour contrast only) per tower of the two-tower network, and per half of the "
                  "one-tower network trained from the same seed. p: share of random equal splits "
-                 "of the two-tower filters with a gap at least as large.")
+                 "of the two-tower filters with a gap at least as large. Last column: the mean "
+                 "over all of conv1's filters at initialisation.")
+
+
+def plot_shares(measures: list[TowerSeed]):
+    """Every conv1 filter's colour share per tower and seed (two-tower network)."""
+    from convbook.viz.filters import plot_tower_shares
+
+    initial = sum(m.initial_share for m in measures) / len(measures)
+    return plot_tower_shares([m.filter_shares for m in measures], [m.seed for m in measures],
+                             initial)
+
+
+def towers_reading(measures: list[TowerSeed]) -> str:
+    """A reading of the tower table: where the shares start, where they end, and how the gaps
+    compare."""
+    initial = sum(m.initial_share for m in measures) / len(measures)
+    trained = sum(sum(m.tower_shares) / 2 for m in measures) / len(measures)
+    larger = sum(m.gap > m.control_gap for m in measures)
+    return (f"Before training a filter's colour share averages {initial:.2f}: random weights "
+            f"put about two thirds of their energy in the two colour-contrast directions of "
+            f"RGB and one third in brightness. Training moves the two-tower filters to "
+            f"{trained:.2f} on average, "
+            + ("towards brightness. " if trained < initial else "towards colour. ")
+            + f"The tower gap exceeds the one-tower control's gap in {larger} of "
+            f"{len(measures)} seeds. AlexNet's towers had 48 first-layer filters each and "
+            f"trained for about 90 epochs on ImageNet; these have "
+            f"{len(measures[0].filter_shares[0]) or 'a few'} and far less training, which is "
+            f"the first thing to change for a test with more power (the `full` profile doubles "
+            f"them).")
+
+
+@dataclass(frozen=True)
+class NetFigures:
+    """One trained network of experiment 1: its cost, one measured training step, accuracy."""
+
+    params: int
+    macs: int
+    step_seconds: float  # forward + backward, one training batch
+    accuracy: float  # mean test accuracy over its seeds
+    seeds: int
 
 
 @dataclass(frozen=True)
 class GroupedNet:
-    """Whole-network figures of the plain net at g = 1 and at g = 8."""
+    """Experiment 1's networks: dense, grouped at the same width, grouped at equal parameters."""
 
-    params: tuple[int, int]
-    macs: tuple[int, int]
-    latency: tuple[float, float]  # forward + backward seconds per training batch
-    accuracy: tuple[float, float]  # mean test accuracy at g = 1 and g = 8 (g = 8: one seed)
+    dense: NetFigures
+    grouped: NetFigures
+    equal: NetFigures
+    groups: int
     device: str
 
 
 def grouped_net(results: experiments.Results, device: str) -> GroupedNet:
-    one, eight = results["groups=1"], results["groups=8"]
-    return GroupedNet((one.params, eight.params), (one.macs, eight.macs),
-                      (one.latency["forward_backward"], eight.latency["forward_backward"]),
-                      (one.test_accuracy, eight.test_accuracy), device)
+    def figures(name: str) -> NetFigures:
+        v = results[name]
+        return NetFigures(v.params, v.macs, v.latency["forward_backward"], v.test_accuracy,
+                          len(v.runs))
+    return GroupedNet(figures(DENSE), figures(SAME_WIDTH), figures(EQUAL_PARAMS), GROUPED,
+                      device)
 
 
 def verdict_c11(layer_params: dict[int, int], layer_macs: dict[int, int],
@@ -151,33 +213,63 @@ def verdict_c11(layer_params: dict[int, int], layer_macs: dict[int, int],
     layer's weights and performs exactly 1/g of its MACs (both counted on the modules), refuted
     otherwise. It cannot be inconclusive (a count has no noise); the network-level figures and
     the measured time are reported, not judged."""
-    dense = layer_params[1]
-    exact = (all(params * g == dense for g, params in layer_params.items())
+    dense_layer = layer_params[1]
+    exact = (all(params * g == dense_layer for g, params in layer_params.items())
              and all(macs * g == layer_macs[1] for g, macs in layer_macs.items()))
     g_max = max(layer_params)
     label = stats.label_exact(1.0, 1.0 if exact else 0.0)
-    p1, p8 = net.params
-    m1, m8 = net.macs
-    t1, t8 = net.latency
-    speed = (f"{t1 / t8:.2f}× as fast" if t8 < t1 else f"{t8 / t1:.2f}× as long")
-    if t1 / t8 >= (m1 / m8) / 2:
+    dense, grouped, g = net.dense, net.grouped, net.groups
+    t1, tg = dense.step_seconds, grouped.step_seconds
+    speed = (f"ran {t1 / tg:.2f}× as fast" if tg < t1 else f"took {tg / t1:.2f}× as long")
+    mac_cut = dense.macs / grouped.macs
+    if t1 / tg >= mac_cut / 2:
         reading = "roughly in step with the MACs"
-    elif t8 < t1:
+    elif tg < t1:
         reading = "fewer MACs bought less time, but far from proportionally"
     else:
         reading = "fewer MACs did not buy less time"
     text = (f"Per layer the cut is {'exactly' if exact else 'not'} g, in weights and in MACs: at "
             f"g = {g_max} a 3×3 layer from 256 to 256 channels holds {layer_params[g_max]:,} "
-            f"weights instead of {dense:,}. For the whole network it is less, because the stem stays dense: with "
-            f"every later unit in 8 groups the parameters fell from {p1:,} to {p8:,} "
-            f"({p1 / p8:.1f}× fewer) and the MACs from {m1 / 1e6:.2f} M to {m8 / 1e6:.2f} M "
-            f"({m1 / m8:.1f}× fewer), while one training step (forward and backward, measured) "
-            f"took {speed} on {net.device}: {reading}. "
-            f"Test accuracy went from {100 * net.accuracy[0]:.1f}% (g = 1) to "
-            f"{100 * net.accuracy[1]:.1f}% (g = 8, one seed; reported, not judged).")
+            f"weights instead of {dense_layer:,}. For the whole network it is less, because the "
+            f"stem stays dense: with every later unit in {g} groups the parameters fell from "
+            f"{dense.params:,} to {grouped.params:,} ({dense.params / grouped.params:.1f}× fewer) "
+            f"and the MACs from {dense.macs / 1e6:.2f} M to {grouped.macs / 1e6:.2f} M "
+            f"({mac_cut:.1f}× fewer), while one training step (forward and backward, measured) "
+            f"{speed} on {net.device}: {reading}.")
     return stats.Verdict("C1.1", label, text, numbers={
-        "layer_params": layer_params, "layer_macs": layer_macs, "params": net.params, "macs": net.macs,
-        "step_seconds": net.latency, "accuracy_g1_g8": net.accuracy})
+        "layer_params": layer_params, "layer_macs": layer_macs,
+        "params": [dense.params, grouped.params, net.equal.params],
+        "macs": [dense.macs, grouped.macs, net.equal.macs],
+        "step_seconds": [t1, tg, net.equal.step_seconds],
+        "accuracy": [dense.accuracy, grouped.accuracy, net.equal.accuracy]})
+
+
+def groups_reading(net: GroupedNet) -> str:
+    """A reading of the trained networks' table: how much accuracy grouping cost at the same
+    width, and how much of it came back at equal parameters (capacity, not grouping)."""
+    d, s, e, g = net.dense, net.grouped, net.equal, net.groups
+    lost = d.accuracy - s.accuracy
+    back = e.accuracy - s.accuracy
+    if lost <= 0:
+        share = "grouping at the same width cost no accuracy here"
+    elif back >= lost:
+        share = ("the wider grouped network recovered all of it: at this scale the loss was "
+                 "capacity, not the grouping itself")
+    elif back > 0:
+        share = (f"the wider grouped network recovered {100 * back / lost:.0f} % of it: capacity "
+                 f"explains part of the loss, the grouping the rest")
+    else:
+        share = "the wider grouped network did not recover it: the grouping itself cost accuracy"
+    return (f"The dense network reaches {100 * d.accuracy:.1f} % (mean of {d.seeds} seeds). In "
+            f"{g} groups at the same width it reaches {100 * s.accuracy:.1f} % with "
+            f"{d.params / s.params:.1f}× fewer parameters; at twice the width, with "
+            f"{e.params:,} parameters and {e.macs / 1e6:.2f} M MACs against the dense "
+            f"network's {d.params:,} and {d.macs / 1e6:.2f} M, {100 * e.accuracy:.1f} %. Of the "
+            f"{100 * lost:.1f} points lost at the same width, {share}. One seed each for the "
+            f"grouped networks, so differences of a point or two are within the seed-to-seed "
+            f"spread; and with every unit grouped and no shuffle, the {g} groups form {g} "
+            f"isolated towers from the stem to the head, which alone mixes them (chapter 7 adds "
+            f"the shuffle).")
 
 
 def verdict_c12(measures: list[TowerSeed], alpha: float = 0.05) -> stats.Verdict:
@@ -193,8 +285,9 @@ def verdict_c12(measures: list[TowerSeed], alpha: float = 0.05) -> stats.Verdict
     text = (f"Gap in mean colour share between the towers, per seed: {gaps}; between the halves "
             f"of the one-tower control: {controls}. Towers minus control: "
             f"{diff.mean:+.3f} ({_interval(diff)}). The tower gap beat a random split of the "
-            f"same filters (p < {alpha}) in {significant} of {len(measures)} seeds; AlexNet "
-            f"reports its split \"in every run\".")
+            f"same filters (p < {alpha}) in {significant} of {len(measures)} seeds. AlexNet's "
+            f"authors saw the split \"during every run\", independent of the initialisation "
+            f"\"modulo a renumbering of the GPUs\" (Krizhevsky et al. 2012, section 6.1).")
     if label == stats.INCONCLUSIVE:
         text += (" The interval includes zero, so this run cannot decide; more first-layer "
                  "filters per tower, more seeds and longer training (the `full` profile) would.")
@@ -211,7 +304,7 @@ def _interval(diff: stats.Difference) -> str:
 
 def baseline_text(results: experiments.Results) -> str:
     """The baseline network's (g = 1) test accuracy over seeds, for the recipe page."""
-    base = results["groups=1"]
+    base = results[DENSE]
     seeds = len(base.runs)
     spread = f" ± {100 * base.accuracy_sd:.1f}" if seeds > 1 else ""
     return (f"{100 * base.test_accuracy:.1f}%{spread} (mean{' ± standard deviation' if spread else ''}"
@@ -219,11 +312,11 @@ def baseline_text(results: experiments.Results) -> str:
 
 
 def one_minute(c11: stats.Verdict, c12: stats.Verdict, net: GroupedNet) -> str:
-    t1, t8 = net.latency
     return (f"Grouping cuts a layer's weights and MACs by exactly g (C1.1 {c11.label}). In a "
-            f"small CIFAR network at g = 8 the MACs fell {net.macs[0] / net.macs[1]:.1f}× but a "
-            f"training step took {t8 / t1:.2f}× the time of the dense one. Tower specialisation "
-            f"by colour: {c12.label}.")
+            f"small CIFAR network at g = {net.groups} the MACs fell "
+            f"{net.dense.macs / net.grouped.macs:.1f}× but a training step took "
+            f"{net.grouped.step_seconds / net.dense.step_seconds:.2f}× the time of the dense one. "
+            f"Tower specialisation by colour: {c12.label}.")
 
 
 # --- explorer -------------------------------------------------------------------------------

@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from functools import partial
 
 import matplotlib.pyplot as plt
@@ -24,6 +25,11 @@ from convbook.viz.style import legend_outside
 CHAPTER = "03-inception"
 MODULE_3A = {"in_channels": 192, "widths": (64, 128, 32)}  # GoogLeNet's module 3a, naive form
 MIXED = "1x1 + 3x3 + 5x5"  # the multi-size network's name in the results
+# Channels of each unit split 1x1 : 3x3 : 5x5 = 4 : 2 : 2, which holds as many weights as one
+# 3x3 convolution (4*1 + 2*9 + 2*25 = 72 = 8*9) and gives the thinnest branch a quarter of the
+# unit. GoogLeNet's (3a) split, about 2 : 4 : 1, would leave the 5x5 branch 2 channels in the
+# first stage at the book's width.
+SPLIT = (4, 2, 2)
 
 
 def module_costs() -> tuple[dict[str, int], Table]:
@@ -42,20 +48,59 @@ def module_costs() -> tuple[dict[str, int], Table]:
     return {name: measure.count_params(m) for name, m in models.items()}, table
 
 
-def stacking(modules: int = 4) -> Table:
-    return measure.stacked_inception_cost(192, widths=MODULE_3A["widths"], modules=modules,
-                                          size=28)
+@dataclass(frozen=True)
+class StackCosts:
+    """Parameters of naive (3a)-width modules stacked in a row, and of one plain 3×3 layer with
+    each module's input and output widths."""
+
+    naive: list[int]
+    plain: list[int]
+    table: Table
+
+    @property
+    def growth(self) -> float:
+        return self.naive[-1] / self.naive[0]
+
+
+def stacking(modules: int = 4) -> StackCosts:
+    table = measure.stacked_inception_cost(192, widths=MODULE_3A["widths"], modules=modules,
+                                           size=28)
+    return StackCosts(table.column("parameters"),
+                      table.column("one 3x3 layer, same widths: parameters"), table)
 
 
 def run_inception(setup: Setup, data: CifarData) -> experiments.Results:
     """The plain network with 3×3 units against the same network with 1×1 + 3×3 + 5×5 units
-    in the shares 2:5:1 (equal parameters and MACs)."""
+    in the shares ``SPLIT`` (equal parameters and MACs)."""
     width = setup.profile.width
     return experiments.compare(
         {"3x3 only": partial(nets.CifarNet, width),
          MIXED: partial(nets.CifarNet, width,
-                                    unit=nets.mixed_unit((1, 3, 5), (2, 5, 1)))},
+                                    unit=nets.mixed_unit((1, 3, 5), SPLIT))},
         data, setup.profile, seeds=setup.seeds, device=setup.device)
+
+
+def inception_reading(results: experiments.Results) -> str:
+    """A reading of the training table."""
+    multi, single = results[MIXED], results["3x3 only"]
+    gap = multi.test_accuracy - single.test_accuracy
+    spread = max(multi.accuracy_sd, single.accuracy_sd)
+    return (f"The multi-size network reaches {100 * multi.test_accuracy:.1f} % (sd "
+            f"{100 * multi.accuracy_sd:.1f} over seeds), the 3×3 network "
+            f"{100 * single.test_accuracy:.1f} % (sd {100 * single.accuracy_sd:.1f}), with the "
+            f"same parameters and MACs. "
+            + ("The gap between the means is within one seed-to-seed standard deviation."
+               if abs(gap) <= spread else
+               "The gap between the means is larger than the seed-to-seed spread; the verdict "
+               "below also counts the test images' sampling."))
+
+
+def stacking_reading(stack: StackCosts) -> str:
+    return (f"Each naive module is wider at its output than at its input, so the next one reads "
+            f"more channels: by the fourth module the weights have grown "
+            f"{stack.growth:.1f}-fold. A plain 3×3 layer asked to map the same widths would cost "
+            f"{stack.plain[-1] / stack.naive[-1]:.1f}× the fourth module's weights: the module "
+            f"itself is the cheap part; the width the pool branch forces is the expensive one.")
 
 
 def verdict_c31(results: experiments.Results) -> stats.Verdict:
@@ -95,7 +140,7 @@ def branch_ablation(results: experiments.Results, data: CifarData) -> Table:
     rows = [{"branch silenced": "none", "share of each unit's channels": "—",
              "test accuracy": f"{100 * sum(intact) / len(intact):.1f}%",
              "drop (points)": "—"}]
-    shares = dict(zip((1, 3, 5), (2, 5, 1)))
+    shares = dict(zip((1, 3, 5), SPLIT))
     for k, share in shares.items():
         accs = [accuracy(run.model, k) for run in runs]
         drops = [100 * (a - b) for a, b in zip(intact, accs)]
@@ -126,20 +171,29 @@ def ablation_reading(table: Table) -> str:
 FAR_MORE = 2.0  # "far more parameters": at least twice as many
 
 
-def verdict_c32(params: dict[str, int], growth: float) -> stats.Verdict:
+def verdict_c32(params: dict[str, int], stack: StackCosts) -> stats.Verdict:
     """C3.2 is a count: confirmed when the naive module holds at least ``FAR_MORE`` times the
     weights of one 3×3 layer of the same output width, refuted otherwise (never inconclusive:
-    a count has no noise)."""
+    a count has no noise). The stack shows where the real cost lies: in the width the pool
+    branch forces, which a plain 3×3 layer at the same widths pays too."""
     naive = params["naive Inception (3a)"]
     same = next(v for k, v in params.items() if k.startswith("one 3x3") and not k.endswith("224"))
     reduced = params["Inception (3a) with 1x1 reductions"]
     label = stats.CONFIRMED if naive >= FAR_MORE * same else stats.REFUTED
+    cheaper = all(n < p for n, p in zip(stack.naive, stack.plain))
     text = (f"One naive module at (3a) sizes holds {naive:,} weights, {naive / same:.2f}× the "
-            f"{same:,} of one 3×3 layer with the same output width. The cost grows in stacking: the pool branch passes every input "
-            f"channel on, so the fourth naive module in a row holds {growth:.1f}× the weights of "
-            f"the first. GoogLeNet's 1×1 reductions cut the (3a) module to {reduced:,} weights.")
-    return stats.Verdict("C3.2", label, text, numbers={"naive": naive, "one_3x3": same,
-                                                       "reduced": reduced, "growth": growth})
+            f"{same:,} of one 3×3 layer with the same output width. What grows is the width: the "
+            f"pool branch passes every input channel on, so the fourth naive module in a row "
+            f"holds {stack.growth:.1f}× the weights of the first, yet "
+            + (f"at every step it holds fewer than one 3×3 layer with its input and output "
+               f"widths ({stack.naive[-1]:,} against {stack.plain[-1]:,} at the fourth)"
+               if cheaper else
+               f"at the fourth it holds {stack.naive[-1]:,} against {stack.plain[-1]:,} for one "
+               f"3×3 layer with its input and output widths")
+            + f". GoogLeNet's 1×1 reductions cut the (3a) module to {reduced:,} weights.")
+    return stats.Verdict("C3.2", label, text, numbers={
+        "naive": naive, "one_3x3": same, "reduced": reduced, "growth": stack.growth,
+        "stack_naive": stack.naive, "stack_plain": stack.plain})
 
 
 def one_minute(c31: stats.Verdict, c32: stats.Verdict) -> str:

@@ -42,3 +42,29 @@ def plot_towers(weight: torch.Tensor, towers: list[int], shares: torch.Tensor | 
         figure.suptitle(title)
     figure.tight_layout()
     return figure
+
+
+def plot_tower_shares(shares: list[tuple[list[float], list[float]]], seeds: list[int],
+                      initial: float | None = None) -> Figure:
+    """Each conv1 filter's colour share, one column per tower and seed (``shares[i]`` holds
+    seed ``seeds[i]``'s two towers), with each column's mean as a bar and, dashed, the mean
+    share at initialisation."""
+    from convbook.viz.style import PALETTE, legend_outside
+
+    figure, ax = plt.subplots(figsize=(1.3 + 1.5 * len(seeds), 3.0))
+    rng = np.random.default_rng(0)  # jitter only, so the points do not overlap
+    for i, towers in enumerate(shares):
+        for t, values in enumerate(towers):
+            x = 3 * i + t
+            ax.scatter(x + rng.uniform(-0.25, 0.25, len(values)), values, s=10,
+                       color=PALETTE[t], alpha=0.75, label=f"tower {t}" if i == 0 else None)
+            ax.hlines(float(np.mean(values)), x - 0.35, x + 0.35, color="black", linewidth=1.5)
+    if initial is not None:
+        ax.axhline(initial, color="#555555", linestyle="--", linewidth=1,
+                   label="mean at initialisation")
+    ax.set_xticks([3 * i + 0.5 for i in range(len(seeds))], [f"seed {s}" for s in seeds])
+    ax.set_ylim(0, 1)
+    ax.set_ylabel("colour share of a filter")
+    legend_outside(ax)
+    figure.tight_layout()
+    return figure
