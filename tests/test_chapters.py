@@ -155,23 +155,38 @@ def test_c42_every_label(shares, accuracy, label):
 
 # --- chapter 5 -------------------------------------------------------------------------------
 
-def _depths(plain_gap, residual_gain):
+def _depths(plain_gap, residual_gain, residual_depth=(0.0, 0.0, 0.0)):
+    """Training errors per seed: shallow plain; deep plain = shallow + plain_gap; deep residual
+    = deep plain − residual_gain; shallow residual = deep residual − residual_depth."""
     shallow = [0.20, 0.21, 0.19]
     deep_plain = [s + g for s, g in zip(shallow, plain_gap)]
     deep_res = [p - g for p, g in zip(deep_plain, residual_gain)]
+    shallow_res = [r - g for r, g in zip(deep_res, residual_depth)]
     ones = torch.ones(3, 10)
     results = _results([_variant("plain 8", ones, train_errors=shallow),
                         _variant("plain 20", ones, train_errors=deep_plain),
+                        _variant("residual 8", ones, train_errors=shallow_res),
                         _variant("residual 20", ones, train_errors=deep_res)])
     return c05.degradation(results, (8, 20))
 
 
 @pytest.mark.parametrize("gaps, label", [
     ([0.05, 0.06, 0.05], C), ([-0.05, -0.06, -0.05], R), ([0.05, -0.04, 0.0], I)])
-def test_c51_and_c53_every_label(gaps, label):
-    d = _depths(gaps, gaps)
-    assert c05.verdict_c51(d).label == label
-    assert c05.verdict_c53(d).label == label
+def test_c51_every_label(gaps, label):
+    assert c05.verdict_c51(_depths(gaps, gaps)).label == label
+
+
+LOWER, HIGHER, MIXED = [-0.05, -0.051, -0.049], [0.05, 0.051, 0.049], [0.05, -0.04, 0.0]
+
+
+@pytest.mark.parametrize("gain, depth, label", [
+    ([0.10, 0.101, 0.099], LOWER, C),   # beats plain, and deeper residual trains better
+    ([-0.10, -0.101, -0.099], HIGHER, R),
+    (MIXED, MIXED, I),
+    ([0.10, 0.101, 0.099], HIGHER, N),  # beats plain, but degrades with depth itself
+])
+def test_c53_every_label(gain, depth, label):
+    assert c05.verdict_c53(_depths([0.05] * 3, gain, depth)).label == label
 
 
 @pytest.mark.parametrize("c51, ratios, label", [
@@ -330,3 +345,63 @@ def test_branch_ablation_silences_each_kernel_size():
     assert "points on average" in c03.ablation_reading(table)
     # the hooks are gone afterwards: the intact accuracy is reproducible
     assert table.rows[0] == c03.branch_ablation(results, data).rows[0]
+
+
+def test_depths_reading_follows_the_numbers():
+    d = _depths([0.05] * 3, [0.10] * 3, [-0.05] * 3)  # plain rises, residual falls with depth
+    ones = torch.ones(3, 10)
+    results = _results([_variant("plain 8", ones, train_errors=[0.20, 0.21, 0.19]),
+                        _variant("plain 20", ones, train_errors=[0.25, 0.26, 0.24]),
+                        _variant("residual 8", ones, train_errors=[0.20, 0.21, 0.19]),
+                        _variant("residual 20", ones, train_errors=[0.15, 0.16, 0.14])])
+    text = c05.depths_reading(results, (8, 20))
+    assert "rises from 20.0 % to 25.0 %" in text and "falls from 20.0 % to 15.0 %" in text
+    assert d.residual_depth.mean < 0
+
+
+# --- readings: each follows its numbers --------------------------------------------------------
+
+def _accuracies(names_accuracies, seeds=3, params=1000, macs=10**6):
+    """Variants whose runs score exactly the given accuracy on 1,000 images, per seed."""
+    variants = []
+    for name, accuracy in names_accuracies.items():
+        row = torch.zeros(1000)
+        row[: round(1000 * accuracy)] = 1
+        variants.append(_variant(name, torch.stack([row] * seeds), params=params, macs=macs))
+    return _results(variants)
+
+
+def test_kernels_reading_says_whether_the_control_trails():
+    low = c02.kernels_reading(_accuracies({c02.FIVE: 0.70, c02.PAIR: 0.72, c02.CONTROL: 0.60}))
+    assert "pay here" in low and "70.0 %" in low
+    high = c02.kernels_reading(_accuracies({c02.FIVE: 0.70, c02.PAIR: 0.72, c02.CONTROL: 0.71}))
+    assert "does not clearly pay" in high
+
+
+def test_inception_reading_compares_the_gap_with_the_spread():
+    same = c03.inception_reading(_accuracies({c03.MIXED: 0.66, "3x3 only": 0.66}))
+    assert "within one seed-to-seed standard deviation" in same
+    stack = c03.stacking(modules=4)
+    assert f"{stack.growth:.1f}-fold" in c03.stacking_reading(stack)
+
+
+def test_shuffle_reading_needs_seeds_to_speak_of_spread():
+    names = {c07.name(g, s): 0.6 + 0.02 * s for g in c07.GROUPS for s in (False, True)}
+    assert "+2.0 points at g = 4" in c07.shuffle_reading(_accuracies(names))
+    assert "not measured" in c07.shuffle_reading(_accuracies(names, seeds=1))
+
+
+def test_group_speed_reading_follows_the_times():
+    from convbook.tables import Table
+    rows = [{"layer": f"g={g}", "MACs": 1000 + g, "latency (ms)": t}
+            for g, t in zip(c07.GROUPS_G2, (1.0, 1.5, 2.0, 3.0))]
+    assert "as G2 says" in c07.group_speed_reading(Table(rows))
+    rows[-1]["latency (ms)"] = 0.5
+    assert "did not cost time" in c07.group_speed_reading(Table(rows))
+
+
+def test_specificity_reading_names_the_block_and_the_size_of_the_moves():
+    s = c08.Specificity([_se_blocks([0.1, 0.2, 0.5])] * 3, [_se_blocks([0.05, 0.05, 0.1])] * 3)
+    text = c08.specificity_reading(s)
+    assert "most class specificity in block 3" in text and "rising block by block" in text
+    assert "10 %" in text and "gentle reweighting" in text  # spread 0.05 around 0.5

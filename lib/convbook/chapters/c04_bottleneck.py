@@ -120,6 +120,22 @@ def forecast_reading(counted: list[census.Census]) -> str:
                if any(c.params["depthwise"] for c in later) else ""))
 
 
+def plot_forecast(counted: list[census.Census]):
+    """Share of parameters and of MACs in 1×1 layers, one pair of bars per network."""
+    from convbook.viz import curves
+
+    figure = curves.plot_bars(
+        [f"{c.name.replace(' ', chr(10))}\n({c.year})" for c in counted],
+        {"parameters": [100 * c.param_share("1×1") for c in counted],
+         "MACs": [100 * c.mac_share("1×1") for c in counted]},
+        ylabel="share in 1×1 layers (%)")
+    figure.axes[0].set_ylim(0, 100)
+    figure.axes[0].tick_params(axis="x", labelsize=8)
+    figure.set_size_inches(7.4, 3.6)
+    figure.tight_layout()
+    return figure
+
+
 def verdict_c41(measured: tuple[int, int], claimed: tuple[int, int]) -> stats.Verdict:
     """C4.1 is a count: confirmed when the modules hold exactly the review's numbers, refuted
     otherwise (never inconclusive). The review's "one ninth" is reported as the ratio it is."""

@@ -107,17 +107,18 @@ def time_reading(pair: SameWidth) -> str:
     """Why fewer MACs did not make training proportionally cheaper: forward against backward,
     and the extra normalisation layers."""
     forward = pair.forward[1] / pair.forward[0]
+    backward = (pair.step[1] - pair.forward[1]) / (pair.step[0] - pair.forward[0])
     step = pair.step[1] / pair.step[0]
     macs = pair.macs[1] / pair.macs[0]
     return (f"At the same width the separable network needs {macs:.2f}× the MACs of the "
             f"standard one. Measured on {pair.device} at the training batch size, its forward "
-            f"pass takes {forward:.2f}× the time and a whole training step, forward and backward, "
-            f"{step:.2f}×. Two things keep the time from following the MACs: a depthwise layer "
-            f"does little arithmetic for each value it reads and writes, and its backward pass "
-            f"(gradients for the input and for the per-channel weights) is the least optimised "
-            f"part of most libraries; and each separable unit is two layers, so the network "
-            f"runs {pair.norms[1]} batch norms and as many ReLUs against {pair.norms[0]}, each a "
-            f"full pass over the activations with no MACs to show for it.")
+            f"pass takes {forward:.2f}× the time, its backward pass {backward:.2f}× and a whole "
+            f"training step {step:.2f}×. Two things keep the time from following the MACs: a "
+            f"depthwise layer does little arithmetic for each value it reads and writes, in "
+            f"the backward pass as in the forward one; and each separable unit is two layers, "
+            f"so the network runs {pair.norms[1]} batch norms and as many ReLUs against "
+            f"{pair.norms[0]}, each a full pass over the activations with no MACs to show for "
+            f"it.")
 
 
 def verdict_c62(results: experiments.Results) -> stats.Verdict:
@@ -128,7 +129,8 @@ def verdict_c62(results: experiments.Results) -> stats.Verdict:
     diffs = {label: results.difference(name, STANDARD, confidence)
              for name, label in ((XCEPTION, "Xception's unit"), (MOBILENET, "MobileNet's unit"))}
     parts = {label: stats.Verdict("C6.2", stats.label_difference(diff, +1),
-                                  f"test accuracy minus the standard network's: {diff}")
+                                  f"test accuracy minus the standard network's: {diff}",
+                                  numbers={"difference": diff})
              for label, diff in diffs.items()}
     v = stats.combine("C6.2", parts)
     std, x, m = results[STANDARD], results[XCEPTION], results[MOBILENET]
@@ -147,7 +149,12 @@ def separable_reading(results: experiments.Results, w: dict[str, int]) -> str:
             f"{100 * x.accuracy_sd:.1f}) and with MobileNet's {100 * m.test_accuracy:.1f} % (sd "
             f"{100 * m.accuracy_sd:.1f}). The separable networks are "
             f"{w[XCEPTION] / w[STANDARD]:.1f}× as wide as the standard one: the parameters a "
-            f"depthwise layer saves are spent on channels.")
+            f"depthwise layer saves are spent on channels."
+            + (f" At about the same MACs a training step takes "
+               f"{x.latency['forward_backward'] / std.latency['forward_backward']:.2f}× the "
+               f"standard network's time with Xception's unit and "
+               f"{m.latency['forward_backward'] / std.latency['forward_backward']:.2f}× with "
+               f"MobileNet's." if std.latency and x.latency and m.latency else ""))
 
 
 def one_minute(c61: stats.Verdict, c62: stats.Verdict) -> str:

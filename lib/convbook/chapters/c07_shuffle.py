@@ -42,6 +42,15 @@ def grouped_net(width: int, groups: int, shuffle: bool) -> nn.Module:
     return model
 
 
+GROUPS_G2 = (1, 2, 4, 8)
+
+
+def group_speed(setup: Setup) -> Table:
+    """ShuffleNet V2's G2 on this device: grouped 1×1 layers at (nearly) equal MACs."""
+    return measure.grouped_latency_at_equal_macs(base_channels=64, groups=list(GROUPS_G2),
+                                                 device=setup.device)
+
+
 def run_shuffle(setup: Setup, data: CifarData) -> experiments.Results:
     """Grouped 3×3 units with and without a shuffle after each; only g = 4 (where a shuffle
     can connect every input to every output of two layers) runs every seed."""
@@ -51,6 +60,34 @@ def run_shuffle(setup: Setup, data: CifarData) -> experiments.Results:
     return experiments.compare(
         variants, data, setup.profile, seeds=setup.seeds, device=setup.device,
         secondary=[n for n in variants if not n.startswith(f"g={DECIDING_GROUPS},")])
+
+
+def shuffle_reading(results: experiments.Results) -> str:
+    """A reading of the shuffle table: the gain at each g, and the seed spread at the deciding g."""
+    gains = {g: results[name(g, True)].test_accuracy - results[name(g, False)].test_accuracy
+             for g in GROUPS}
+    deciding = [results[name(DECIDING_GROUPS, s)] for s in (False, True)]
+    spread = max(v.accuracy_sd for v in deciding)
+    listed = ", ".join(f"{100 * gain:+.1f} points at g = {g}" for g, gain in gains.items())
+    text = f"Shuffled minus unshuffled test accuracy: {listed}."
+    if min(len(v.runs) for v in deciding) < 2:
+        return text + " With one seed the seed-to-seed spread is not measured."
+    return (text + f" At g = {DECIDING_GROUPS} the networks' accuracy varies by "
+            f"{100 * spread:.1f} points (sd) from seed to seed, "
+            + ("at least as much as the gain: the verdict weighs the two." if
+               spread >= abs(gains[DECIDING_GROUPS]) else
+               "less than the gain; the verdict also counts the test images' sampling."))
+
+
+def group_speed_reading(table: Table) -> str:
+    """A reading of the G2 table: time at the most groups against one group, at equal MACs."""
+    times = table.column("latency (ms)")
+    macs = table.column("MACs")
+    return (f"From one group to {GROUPS_G2[-1]} the MACs stay within "
+            f"{100 * (max(macs) / min(macs) - 1):.0f} % of each other while the forward time "
+            f"changes {times[-1] / times[0]:.2f}-fold on this device"
+            + (": more groups, more time, as G2 says." if times[-1] > times[0] else
+               ": here more groups did not cost time, which G2 measured on GPUs and ARM cores."))
 
 
 def unit_costs() -> Table:
@@ -134,12 +171,14 @@ def verdict_c72(results: experiments.Results) -> stats.Verdict:
     confidence = stats.shared_confidence(2)  # the two accuracy parts
     vs_mobile = results.difference(SHUFFLENET, MOBILENET, confidence)
     beyond = stats.Verdict("C7.2", stats.label_difference(vs_mobile, +1),
-                           f"test accuracy minus the MobileNet-style net's: {vs_mobile}")
+                           f"test accuracy minus the MobileNet-style net's: {vs_mobile}",
+                           numbers={"difference": vs_mobile})
     vs_alex = results.difference(SHUFFLENET, ALEXNET, confidence)
     comparable = stats.Verdict(
         "C7.2", comparable_label(vs_alex),
         f"test accuracy minus the AlexNet-style net's ({alex.macs / shuffle.macs:.0f}× the "
-        f"MACs): {vs_alex}; comparable means not more than {100 * COMPARABLE:.0f} points below")
+        f"MACs): {vs_alex}; comparable means not more than {100 * COMPARABLE:.0f} points below",
+        numbers={"difference": vs_alex})
     return stats.combine("C7.2", {"parameters": params, "beyond MobileNet": beyond,
                                   "comparable to AlexNet": comparable})
 

@@ -187,9 +187,10 @@ def verdict_c82(s: Specificity) -> stats.Verdict:
 
     beyond = stats.Verdict("C8.2", stats.label_difference(last, +1), (
         f"class specificity of the last block's weights, trained minus untrained, "
-        f"{last.mean:+.3f} ({interval(last)}, {last.seeds} seeds)"))
+        f"{last.mean:+.3f} ({interval(last)}, {last.seeds} seeds)"), numbers={"difference": last})
     depth = stats.Verdict("C8.2", stats.label_difference(rise, +1), (
-        f"that excess in the last block minus in the first, {rise.mean:+.3f} ({interval(rise)})"))
+        f"that excess in the last block minus in the first, {rise.mean:+.3f} ({interval(rise)})"),
+        numbers={"difference": rise})
     v = stats.combine("C8.2", {"beyond an untrained network": beyond,
                                "rising with depth": depth})
     last_trained = [m[-1] for m in s.trained]

@@ -27,15 +27,17 @@ def plot_history(results, key: str = "train_loss", ax=None) -> Figure:
 
 
 def plot_bars(labels: list[str], series: dict[str, list[float]], ylabel: str, log: bool = False,
-              ax=None) -> Figure:
-    """Grouped bars: one group per label, one bar per series."""
+              ax=None, errors: dict[str, list[float]] | None = None) -> Figure:
+    """Grouped bars: one group per label, one bar per series; ``errors`` (same shape as
+    ``series``, e.g. standard deviations over seeds, 0 where unmeasured) as error bars."""
     if ax is None:
         _, ax = plt.subplots(figsize=(5, 3.3))
     n = len(series)
     width = 0.8 / max(n, 1)
     for k, (name, values) in enumerate(series.items()):
         xs = [i + (k - (n - 1) / 2) * width for i in range(len(labels))]
-        ax.bar(xs, values, width=width, label=name,
+        yerr = (errors or {}).get(name)
+        ax.bar(xs, values, width=width, label=name, yerr=yerr, capsize=3 if yerr else 0,
                color=family_colour(name) if n > 1 else None)
     ax.set_xticks(range(len(labels)), labels)
     ax.set_ylabel(ylabel)
@@ -75,10 +77,13 @@ def plot_table_column(table, x: str, y: str, ylabel: str | None = None, log: boo
 
 
 def plot_layer_norms(series: dict[str, list[float]], ylabel: str = "RMS gradient per weight",
-                     ax=None) -> Figure:
-    """One line per network: a per-layer quantity against layer index, log scale."""
+                     ax=None, boundaries: tuple[float, ...] = ()) -> Figure:
+    """One line per network: a per-layer quantity against layer index, log scale; dotted
+    vertical lines at ``boundaries`` (e.g. between stages, where the width doubles)."""
     if ax is None:
         _, ax = plt.subplots(figsize=(5, 3.3))
+    for x in boundaries:
+        ax.axvline(x, color="#999999", linestyle=":", linewidth=1)
     for name, values in series.items():
         ax.plot(range(1, len(values) + 1), values, marker="o", markersize=3, label=name,
                 color=family_colour(name))

@@ -36,7 +36,10 @@ def plot_branch_maps(image: torch.Tensor, outputs: list[tuple[str, torch.Tensor]
     axes[0].imshow(image_array(image), interpolation="nearest")
     axes[0].set_title("input")
     for ax, (name, output) in zip(axes[1:], outputs):
-        ax.imshow(output.abs().mean(dim=0).numpy(), cmap="viridis", interpolation="nearest")
+        shown = ax.imshow(output.abs().mean(dim=0).numpy(), cmap="viridis",
+                          interpolation="nearest")
+        bar = figure.colorbar(shown, ax=ax, fraction=0.046, pad=0.04)
+        bar.ax.tick_params(labelsize=7)
         ax.set_title(name, fontsize=10)
     for ax in axes:
         ax.axis("off")

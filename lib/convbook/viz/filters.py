@@ -51,7 +51,7 @@ def plot_tower_shares(shares: list[tuple[list[float], list[float]]], seeds: list
     share at initialisation."""
     from convbook.viz.style import PALETTE, legend_outside
 
-    figure, ax = plt.subplots(figsize=(1.3 + 1.5 * len(seeds), 3.0))
+    figure, ax = plt.subplots(figsize=(max(5.2, 2.8 + 1.5 * len(seeds)), 3.0))
     rng = np.random.default_rng(0)  # jitter only, so the points do not overlap
     for i, towers in enumerate(shares):
         for t, values in enumerate(towers):
