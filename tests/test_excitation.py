@@ -39,3 +39,24 @@ def test_block_measures_of_every_block():
         assert 0 < m.spread < 0.5 and 0 <= m.class_shift < 0.5 and 0 < m.level < 1
     with pytest.raises(ValueError, match="'weights' or 'squeeze'"):
         excitation.collect(model, images, what="gates")
+
+
+def test_recalibrate_batch_norm_sets_running_statistics_from_images():
+    from convbook import nets
+    from convbook.excitation import recalibrate_batch_norm
+    from convbook.train import normalize
+    torch.manual_seed(0)
+    model = nets.CifarNet(4)
+    images = torch.randint(0, 256, (40, 3, 32, 32), dtype=torch.uint8)
+    first = model.features[0][1]  # the stem's batch norm
+    assert torch.equal(first.running_mean, torch.zeros(4))
+    weights = {k: v.clone() for k, v in model.state_dict().items() if "running" not in k
+               and "num_batches" not in k}
+    recalibrate_batch_norm(model, images, batch_size=20)  # equal batches: their mean is the mean
+    with torch.no_grad():
+        stem = model.features[0][0](normalize(images))
+    assert torch.allclose(first.running_mean, stem.mean(dim=(0, 2, 3)), atol=1e-4)
+    assert first.momentum == 0.1  # restored
+    for k, v in model.state_dict().items():
+        if k in weights:
+            assert torch.equal(v, weights[k])  # only the statistics moved

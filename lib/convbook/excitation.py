@@ -94,3 +94,29 @@ def block_measures(model: nn.Module, images: torch.Tensor,
                                  float(w.std(dim=0).mean()), float(overall.mean()),
                                  float(shift)))
     return out
+
+
+@torch.no_grad()
+def recalibrate_batch_norm(model: nn.Module, images: torch.Tensor, batch_size: int = 500) -> None:
+    """Set every batch norm's running statistics to their average over ``images`` (uint8),
+    weights untouched. An untrained network's batch norms hold mean 0 and variance 1, so in
+    eval mode they do not normalise; after this they do, as they would on a training step."""
+    norms = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    if not norms:
+        return
+    if len(images) == 0:
+        raise ConfigError("recalibrate_batch_norm needs at least one image")
+    momenta = [m.momentum for m in norms]
+    was_training = model.training
+    device = next(model.parameters()).device
+    for m in norms:
+        m.reset_running_stats()
+        m.momentum = None  # a cumulative average over the batches
+    model.train()
+    try:
+        for i in range(0, len(images), batch_size):
+            model(normalize(images[i : i + batch_size].to(device)))
+    finally:
+        for m, momentum in zip(norms, momenta):
+            m.momentum = momentum
+        model.train(was_training)

@@ -120,6 +120,11 @@ def t_quantile(p: float, df: int) -> float:
 
 # --- paired differences ----------------------------------------------------------------------
 
+def _quantile(p: float, df: int) -> float:
+    """Student's t quantile, or the normal one past 200 degrees of freedom (within 0.5 %)."""
+    return t_quantile(p, df) if df <= 200 else NormalDist().inv_cdf(p)
+
+
 def shared_confidence(comparisons: int, error_rate: float = 0.05) -> float:
     """The confidence of each interval when ``comparisons`` intervals share one error rate
     (Bonferroni): 0.975 for two, 0.99 for five."""
@@ -215,25 +220,32 @@ def mean_interval(values: Sequence[float], confidence: float = 0.95) -> Differen
     return Difference(mean, mean - half, mean + half, x.numel(), 0, confidence, se, 0.0)
 
 
-def seeds_needed(diff: Difference, effect: float, power: float = 0.8) -> int | None:
+def seeds_needed(diff: Difference, effect: float, power: float = 0.8,
+                 most: int = 100_000) -> int | None:
     """About how many seeds an interval like ``diff`` would need to detect a true difference of
     ``effect`` (a fraction, e.g. 0.012) with probability ``power`` at ``diff``'s confidence.
 
-    The seed term of the standard error shrinks as 1/√seeds, the test-image term stays; normal
-    quantiles, so this is an estimate from one run's spread. None: the test-image term alone is
-    too large (more test images, not more seeds, would be needed)."""
+    The seed term of the standard error shrinks as 1/√seeds; the test-image term is held at
+    its measured size (it also holds some seed-by-image noise that more seeds would shrink, so
+    the answer errs high). Student's t with seeds − 1 degrees of freedom, as the interval uses.
+    The seed spread itself is estimated from ``diff.seeds`` seeds, so with three the answer is
+    an order of magnitude, not a count. None: not within ``most`` seeds (the test-image term
+    alone is too large)."""
     if not effect > 0:
         raise ConfigError(f"effect must be a positive fraction (0.012 for 1.2 points), got {effect!r}")
     if not 0 < power < 1:
         raise ConfigError(f"power must be in (0, 1), got {power!r}; e.g. 0.8")
     if diff.seeds < 2 or not math.isfinite(diff.se_seeds):
         raise ConfigError("seeds_needed needs a difference measured over two or more seeds")
-    normal = NormalDist()
-    z = normal.inv_cdf(0.5 + diff.confidence / 2) + normal.inv_cdf(power)
-    room = (effect / z) ** 2 - (diff.se_images if math.isfinite(diff.se_images) else 0.0) ** 2
-    if room <= 0:
-        return None
-    return max(2, math.ceil(diff.seeds * diff.se_seeds**2 / room))
+    seed_variance = diff.seeds * diff.se_seeds**2  # of one seed's difference
+    image_variance = (diff.se_images if math.isfinite(diff.se_images) else 0.0) ** 2
+    n = 2
+    while n <= most:
+        z = _quantile(0.5 + diff.confidence / 2, n - 1) + _quantile(power, n - 1)
+        if z * math.sqrt(seed_variance / n + image_variance) <= effect:
+            return n
+        n = n + 1 if n < 100 else int(n * 1.05) + 1
+    return None
 
 
 # --- labels ----------------------------------------------------------------------------------
@@ -302,8 +314,12 @@ def verdict_on_difference(claim: str, diff: Difference, what: str, direction: in
     smallest_effect = max(smallest_effect, threshold)
     text = f"{what}: {diff}."
     if label == INCONCLUSIVE:
+        far = diff.high if direction > 0 else -diff.low
         text += (" The interval includes both no effect and the claimed one, so this run cannot "
-                 "decide. " + decide_hint)
+                 "decide" if threshold <= 0 or (diff.low <= 0 <= diff.high) else
+                 " The interval does not clear the claim's threshold, so this run cannot decide")
+        text += (f"; it does rule out an effect larger than {100 * far:.1f} points in the "
+                 f"claimed direction. " if math.isfinite(far) and far > 0 else ". ") + decide_hint
     elif label == REFUTED:
         high = diff.high if direction > 0 else -diff.low
         text += (" The opposite of the claimed effect, beyond the interval." if high < 0 else

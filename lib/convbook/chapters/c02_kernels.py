@@ -108,8 +108,10 @@ def verdict_c21(five: Stack, pair: Stack, centre: CentreShares) -> stats.Verdict
     label = stats.CONFIRMED if holds else stats.REFUTED
     text = (f"Two 3×3 layers see a {pair.field}×{pair.field} field, one 5×5 layer "
             f"{five.field}×{five.field}, with {pair.params:,} parameters against {five.params:,} "
-            f"at 64 channels ({100 * pair.params / five.params:.0f}%). Equal analytic fields "
-            f"are not equal in use: the stack puts {100 * centre.measured_pair:.0f}% of its "
+            f"at 64 channels ({100 * pair.params / five.params:.0f}%). "
+            + ("Equal analytic fields are not equal in use: " if centre.measured_pair >
+               centre.measured_five else "In use the two fields are alike here: ")
+            + f"the stack puts {100 * centre.measured_pair:.0f}% of its "
             f"gradient in the centre 3×3 (path counting expects "
             f"{100 * centre.expected_pair:.0f}%), the single 5×5 layer "
             f"{100 * centre.measured_five:.0f}% (expected {100 * centre.expected_five:.0f}%).")
@@ -151,8 +153,10 @@ def kernels_reading(results: experiments.Results) -> str:
 
 def one_minute(c21: stats.Verdict, c22: stats.Verdict) -> str:
     five, pair = c21.numbers["params"]
+    centre_five, centre_pair = c21.numbers["centre_share"]
     return (f"Two 3×3 layers see what one 5×5 sees for {100 * pair / five:.0f}% of its "
-            f"parameters, but weight the centre more (C2.1 {c21.label}). Trained on CIFAR-10 at "
+            f"parameters{', but weight the centre more' if centre_pair > centre_five else ''} "
+            f"(C2.1 {c21.label}). Trained on CIFAR-10 at "
             f"the same widths, 3×3 pairs minus 5×5: {c22.numbers['difference']} (C2.2 "
             f"{c22.label}).")
 

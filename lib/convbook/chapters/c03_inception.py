@@ -10,7 +10,6 @@ from dataclasses import dataclass
 from functools import partial
 
 import matplotlib.pyplot as plt
-import torch
 from torch import nn
 
 from convbook import blocks, experiments, measure, nets, stats, train
@@ -32,20 +31,35 @@ MIXED = "1x1 + 3x3 + 5x5"  # the multi-size network's name in the results
 SPLIT = (4, 2, 2)
 
 
-def module_costs() -> tuple[dict[str, int], Table]:
+@dataclass(frozen=True)
+class ModuleCosts:
+    """Weights of the naive (3a) module, of one 3×3 layer with as many outputs as its
+    convolutions (224), of one with its whole output width (416, pool channels included), and
+    of GoogLeNet's module with 1×1 reductions."""
+
+    naive: int
+    same_conv_outputs: int
+    same_width: int
+    reduced: int
+
+
+def module_costs() -> tuple[ModuleCosts, Table]:
     """Parameters (and MACs on 28×28) of the naive module at 3a's sizes, one 3×3 layer of its
-    branch width and of its full output width, and GoogLeNet's module with 1×1 reductions."""
+    convolutions' width and of its full output width, and GoogLeNet's module with 1×1
+    reductions."""
     naive = blocks.NaiveInception(MODULE_3A["in_channels"], MODULE_3A["widths"], (1, 3, 5))
+    convs = sum(MODULE_3A["widths"])
     models = {
         "naive Inception (3a)": naive,
-        "one 3x3, 192 -> 224": nn.Conv2d(192, 224, 3, padding=1, bias=False),
+        f"one 3x3, 192 -> {convs}": nn.Conv2d(192, convs, 3, padding=1, bias=False),
         f"one 3x3, 192 -> {naive.out_channels}": nn.Conv2d(192, naive.out_channels, 3,
                                                            padding=1, bias=False),
         "Inception (3a) with 1x1 reductions": blocks.Inception(192, 64, 96, 128, 16, 32, 32,
                                                                kernel_size_5x5=5),
     }
     table = measure.compare_models(models, input_size=(192, 28, 28))
-    return {name: measure.count_params(m) for name, m in models.items()}, table
+    counts = [measure.count_params(m) for m in models.values()]
+    return ModuleCosts(*counts), table
 
 
 @dataclass(frozen=True)
@@ -118,16 +132,30 @@ def verdict_c31(results: experiments.Results) -> stats.Verdict:
     return v
 
 
-def branch_ablation(results: experiments.Results, data: CifarData) -> Table:
-    """Silence one kernel size's branches in every unit of the trained multi-size networks (their
-    outputs set to zero at test time) and measure test accuracy again, each seed's network on
-    the same test images (no flip averaging). A network that relies on several scales loses
-    accuracy whichever branch goes; one that ignores a branch does not miss it."""
+@dataclass(frozen=True)
+class Ablation:
+    """Test accuracy of each seed's trained multi-size network intact and with one kernel
+    size's branches held at their mean."""
+
+    intact: list[float]
+    silenced: dict[int, list[float]]  # kernel size -> accuracy per seed
+
+    def drops(self, k: int) -> list[float]:
+        return [a - b for a, b in zip(self.intact, self.silenced[k])]
+
+
+def branch_ablation(results: experiments.Results, data: CifarData) -> Ablation:
+    """Silence one kernel size's branches in every unit of the trained multi-size networks and
+    measure test accuracy again, each seed's network on the same test images (no flip
+    averaging). A silenced branch outputs each channel's mean over the batch and the map: it
+    carries no information about the image, but the layers after it still see the mean they
+    were trained on (zeros would also shift every batch norm downstream, which costs accuracy
+    whatever the branch did)."""
     runs = results[MIXED].runs
 
     def accuracy(model: nn.Module, silenced: int | None) -> float:
         def silence(module, inputs, output):
-            return torch.zeros_like(output)
+            return output.mean(dim=(0, 2, 3), keepdim=True).expand_as(output)
         hooks = [m.register_forward_hook(silence) for name, m in model.named_modules()
                  if silenced is not None and name.endswith(f"conv{silenced}x{silenced}")]
         try:
@@ -136,63 +164,73 @@ def branch_ablation(results: experiments.Results, data: CifarData) -> Table:
             for hook in hooks:
                 hook.remove()
 
-    intact = [accuracy(run.model, None) for run in runs]
+    return Ablation([accuracy(run.model, None) for run in runs],
+                    {k: [accuracy(run.model, k) for run in runs] for k in (1, 3, 5)})
+
+
+def ablation_table(ablation: Ablation) -> Table:
+    seeds = len(ablation.intact)
+    mean = lambda values: sum(values) / len(values)
     rows = [{"branch silenced": "none", "share of each unit's channels": "—",
-             "test accuracy": f"{100 * sum(intact) / len(intact):.1f}%",
-             "drop (points)": "—"}]
+             "test accuracy": f"{100 * mean(ablation.intact):.1f}%", "drop (points)": "—"}]
     shares = dict(zip((1, 3, 5), SPLIT))
     for k, share in shares.items():
-        accs = [accuracy(run.model, k) for run in runs]
-        drops = [100 * (a - b) for a, b in zip(intact, accs)]
+        drops = [100 * d for d in ablation.drops(k)]
         rows.append({"branch silenced": f"{k}×{k}",
-                     "share of each unit's channels": f"{share}/{sum(shares.values())}",
-                     "test accuracy": f"{100 * sum(accs) / len(accs):.1f}%",
-                     "drop (points)": f"{sum(drops) / len(drops):.1f} "
-                                      f"({min(drops):.1f} to {max(drops):.1f})"})
-    return Table(rows, caption=f"The trained multi-size networks with one kernel size silenced in "
-                               f"every unit (mean over {len(runs)} seed"
-                               f"{'s' if len(runs) > 1 else ''}; the drop's range across seeds "
-                               f"in brackets); no flip averaging, so the intact accuracy differs "
-                               f"a little from the results table.")
+                     "share of each unit's channels": f"{share}/{sum(SPLIT)}",
+                     "test accuracy": f"{100 * mean(ablation.silenced[k]):.1f}%",
+                     "drop (points)": f"{mean(drops):.1f} ({min(drops):.1f} to {max(drops):.1f})"})
+    return Table(rows, caption=f"The trained multi-size networks with one kernel size's branches "
+                               f"held at their mean in every unit (mean over {seeds} seed"
+                               f"{'s' if seeds > 1 else ''}; the drop's range across seeds in "
+                               f"brackets); chance is 10%. No flip averaging, so the intact "
+                               f"accuracy differs a little from the results table.")
 
 
-def ablation_reading(table: Table) -> str:
-    """Which silenced branch costs the most accuracy, and which the least."""
-    drops = {row["branch silenced"]: float(row["drop (points)"].split()[0])
-             for row in table.rows[1:]}
+def ablation_reading(ablation: Ablation) -> str:
+    """Which silenced branch costs the most accuracy, and which the least, from the numbers."""
+    drops = {k: sum(ablation.drops(k)) / len(ablation.intact) for k in (1, 3, 5)}
     most, least = max(drops, key=drops.get), min(drops, key=drops.get)
-    return (f"Silencing the {most} branches costs the most ({drops[most]:.1f} points on "
-            f"average), the {least} branches the least ({drops[least]:.1f}). A drop for every "
-            f"branch means the trained network reads all three scales; a drop near zero means it "
-            f"learned to do without that branch. The drops are not shares of credit: removing "
-            f"channels also shifts what the next layer receives.")
+    intact = sum(ablation.intact) / len(ablation.intact)
+    floor = intact - 0.10  # what a drop to chance would be
+    used = [k for k, d in drops.items() if d > 0.02]
+    return (f"Holding the {most}×{most} branches at their mean costs the most "
+            f"({100 * drops[most]:.1f} points on average), the {least}×{least} branches the "
+            f"least ({100 * drops[least]:.1f}); a drop to chance would be {100 * floor:.1f}. "
+            + ("The network needs all three kernel sizes: each branch carries information the "
+               "others do not replace. " if len(used) == 3 else
+               f"Only the {' and '.join(f'{k}×{k}' for k in used)} branches cost more than 2 "
+               f"points when silenced. " if used else
+               "No branch costs more than 2 points when silenced: the others make up for it. ")
+            + "The drops are not shares of credit: a branch's channels also feed every later "
+              "unit, which learned to read them.")
 
 
 FAR_MORE = 2.0  # "far more parameters": at least twice as many
 
 
-def verdict_c32(params: dict[str, int], stack: StackCosts) -> stats.Verdict:
+def verdict_c32(costs: ModuleCosts, stack: StackCosts) -> stats.Verdict:
     """C3.2 is a count: confirmed when the naive module holds at least ``FAR_MORE`` times the
     weights of one 3×3 layer of the same output width, refuted otherwise (never inconclusive:
     a count has no noise). The stack shows where the real cost lies: in the width the pool
     branch forces, which a plain 3×3 layer at the same widths pays too."""
-    naive = params["naive Inception (3a)"]
-    same = next(v for k, v in params.items() if k.startswith("one 3x3") and not k.endswith("224"))
-    reduced = params["Inception (3a) with 1x1 reductions"]
+    naive, same = costs.naive, costs.same_width
     label = stats.CONFIRMED if naive >= FAR_MORE * same else stats.REFUTED
     cheaper = all(n < p for n, p in zip(stack.naive, stack.plain))
     text = (f"One naive module at (3a) sizes holds {naive:,} weights, {naive / same:.2f}× the "
-            f"{same:,} of one 3×3 layer with the same output width. What grows is the width: the "
-            f"pool branch passes every input channel on, so the fourth naive module in a row "
-            f"holds {stack.growth:.1f}× the weights of the first, yet "
+            f"{same:,} of one 3×3 layer with the same output width, and "
+            f"{naive / costs.same_conv_outputs:.2f}× those of one with as many outputs as its "
+            f"convolutions. What grows is the width: the pool branch passes every input channel "
+            f"on, so the fourth naive module in a row holds {stack.growth:.1f}× the weights of "
+            f"the first, yet "
             + (f"at every step it holds fewer than one 3×3 layer with its input and output "
                f"widths ({stack.naive[-1]:,} against {stack.plain[-1]:,} at the fourth)"
                if cheaper else
                f"at the fourth it holds {stack.naive[-1]:,} against {stack.plain[-1]:,} for one "
                f"3×3 layer with its input and output widths")
-            + f". GoogLeNet's 1×1 reductions cut the (3a) module to {reduced:,} weights.")
+            + f". GoogLeNet's 1×1 reductions cut the (3a) module to {costs.reduced:,} weights.")
     return stats.Verdict("C3.2", label, text, numbers={
-        "naive": naive, "one_3x3": same, "reduced": reduced, "growth": stack.growth,
+        "naive": naive, "one_3x3": same, "reduced": costs.reduced, "growth": stack.growth,
         "stack_naive": stack.naive, "stack_plain": stack.plain})
 
 

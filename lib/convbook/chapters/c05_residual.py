@@ -135,8 +135,9 @@ def depths_reading(results: experiments.Results, ds: tuple[int, ...]) -> str:
 def verdict_c51(d: Degradation) -> stats.Verdict:
     """C5.1: the deeper plain net's final training error minus the shallower one's."""
     label = stats.label_difference(d.plain_gap, +1)
-    text = (f"Final training error (unaugmented training images, final weights), {d.deep}-layer "
-            f"plain minus {d.shallow}-layer plain: {_error(d.plain_gap)}.")
+    text = (f"Final training error (unaugmented training images, final weights, after this "
+            f"profile's training budget), {d.deep}-layer plain minus {d.shallow}-layer plain: "
+            f"{_error(d.plain_gap)}.")
     if label == stats.INCONCLUSIVE:
         text += (" The run cannot decide at these depths; He et al. saw degradation from 20 to "
                  "56 layers, which the `full` profile trains.")
@@ -174,8 +175,8 @@ def verdict_c52(c51: stats.Verdict, ratios_bn: list[float], ratios_raw: list[flo
 def verdict_c53(d: Degradation) -> stats.Verdict:
     """C5.3, "skip connections let much deeper networks train", across depth in two parts:
     at the greatest depth the residual net reaches a lower final training error than the plain
-    one (plain minus residual above 0), and the residual net does not degrade with depth (its
-    deep minus shallow training error below 0: more layers, lower error). Each part is labelled
+    one (plain minus residual above 0), and the deeper residual net trains better than the
+    shallow one (its deep minus shallow training error below 0: more layers, lower error). Each part is labelled
     from its interval; they combine (nuanced when they differ)."""
     beats = stats.Verdict("C5.3", stats.label_difference(d.residual_gain, +1),
                           f"final training error at {d.deep} layers, plain minus residual: "
@@ -184,7 +185,7 @@ def verdict_c53(d: Degradation) -> stats.Verdict:
                            f"residual, {d.deep} layers minus {d.shallow}: "
                            f"{_error(d.residual_depth)}", numbers={"difference": d.residual_depth})
     v = stats.combine("C5.3", {"residual beats plain": beats,
-                               "deeper residual trains no worse": deeper})
+                               "deeper residual trains better": deeper})
     if v.label != stats.CONFIRMED:
         v.text += (" He et al. trained residual networks of 110 and 1202 layers on CIFAR-10; "
                    "the `full` profile goes to 56.")

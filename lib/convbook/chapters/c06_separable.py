@@ -25,9 +25,10 @@ MUCH_FEWER = 0.5  # "a lot": at most half the parameters
 
 
 # The three networks C6.2 compares, all with about the standard CifarNet's parameters (26.7 k
-# at width 16) and the same depth: a stem and six conv layers after it, each with batch norm
-# and ReLU. The standard one has two 3×3 units per stage; the separable ones one unit per
-# stage, each a depthwise and a pointwise layer.
+# at width 16) and the same depth: a stem and six conv layers after it. The standard one has
+# two 3×3 units per stage; the separable ones one unit per stage, each a depthwise and a
+# pointwise layer. Every layer has batch norm and ReLU after it, except the depthwise layers
+# of Xception's unit, which feed the pointwise layer directly.
 STANDARD, MOBILENET, XCEPTION = ("standard, same depth", "separable, MobileNet's unit",
                                  "separable, Xception's unit")
 # Three networks from every seed cost about two chapters' worth of training on a CPU: the book
@@ -113,12 +114,14 @@ def time_reading(pair: SameWidth) -> str:
     return (f"At the same width the separable network needs {macs:.2f}× the MACs of the "
             f"standard one. Measured on {pair.device} at the training batch size, its forward "
             f"pass takes {forward:.2f}× the time, its backward pass {backward:.2f}× and a whole "
-            f"training step {step:.2f}×. Two things keep the time from following the MACs: a "
-            f"depthwise layer does little arithmetic for each value it reads and writes, in "
-            f"the backward pass as in the forward one; and each separable unit is two layers, "
-            f"so the network runs {pair.norms[1]} batch norms and as many ReLUs against "
-            f"{pair.norms[0]}, each a full pass over the activations with no MACs to show for "
-            f"it.")
+            f"training step {step:.2f}×. "
+            + ("The time does not follow the MACs, and the counts suggest why: a depthwise "
+               "layer does little arithmetic for each value it reads and writes, in the "
+               "backward pass as in the forward one; and each separable unit is two layers, "
+               f"so the network runs {pair.norms[1]} batch norms and as many ReLUs against "
+               f"{pair.norms[0]}, each a full pass over the activations with no MACs to show "
+               f"for it." if step > 1.5 * macs else
+               "Here the time follows the MACs roughly."))
 
 
 def verdict_c62(results: experiments.Results) -> stats.Verdict:
@@ -150,7 +153,8 @@ def separable_reading(results: experiments.Results, w: dict[str, int]) -> str:
             f"{100 * m.accuracy_sd:.1f}). The separable networks are "
             f"{w[XCEPTION] / w[STANDARD]:.1f}× as wide as the standard one: the parameters a "
             f"depthwise layer saves are spent on channels."
-            + (f" At about the same MACs a training step takes "
+            + (f" With {x.macs / std.macs:.2f}× the standard network's MACs a training step "
+               f"takes "
                f"{x.latency['forward_backward'] / std.latency['forward_backward']:.2f}× the "
                f"standard network's time with Xception's unit and "
                f"{m.latency['forward_backward'] / std.latency['forward_backward']:.2f}× with "
