@@ -352,7 +352,7 @@ def test_branch_ablation_silences_each_kernel_size():
 
 def test_ablation_reading_says_which_branches_matter():
     used = c03.Ablation([0.66] * 3, {1: [0.40] * 3, 3: [0.50] * 3, 5: [0.60] * 3})
-    assert "needs all three kernel sizes" in c03.ablation_reading(used)
+    assert "relies on all three kernel sizes" in c03.ablation_reading(used)
     assert "1×1 branches at their mean costs the most (26.0" in c03.ablation_reading(used)
     idle = c03.Ablation([0.66] * 3, {1: [0.40] * 3, 3: [0.655] * 3, 5: [0.66] * 3})
     assert "Only the 1×1 branches cost" in c03.ablation_reading(idle)

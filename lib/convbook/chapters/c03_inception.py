@@ -197,8 +197,10 @@ def ablation_reading(ablation: Ablation) -> str:
     return (f"Holding the {most}×{most} branches at their mean costs the most "
             f"({100 * drops[most]:.1f} points on average), the {least}×{least} branches the "
             f"least ({100 * drops[least]:.1f}); a drop to chance would be {100 * floor:.1f}. "
-            + ("The network needs all three kernel sizes: each branch carries information the "
-               "others do not replace. " if len(used) == 3 else
+            + ("The trained network relies on all three kernel sizes: holding any one at its "
+               "mean costs "
+               + ("most of the way to chance. " if min(drops.values()) > floor / 2 else
+                  "more than 2 points. ") if len(used) == 3 else
                f"Only the {' and '.join(f'{k}×{k}' for k in used)} branches cost more than 2 "
                f"points when silenced. " if used else
                "No branch costs more than 2 points when silenced: the others make up for it. ")
