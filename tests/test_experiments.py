@@ -140,3 +140,12 @@ def test_results_link_the_recipe_page_on_the_website(monkeypatch):
     assert "recipe.html" not in results._repr_html_()  # a live notebook has no such page
     monkeypatch.setenv("CONVBOOK_STATIC", "1")
     assert '<a href="recipe.html">Training recipe</a>' in results._repr_html_()
+
+
+def test_accuracy_text_for_prose():
+    runs = [experiments.Run(seed=s, test_accuracy=a, correct=torch.ones(4, dtype=torch.bool),
+                            history=[], final_train_error=None, model=None)
+            for s, a in enumerate((0.66, 0.67))]
+    two = experiments.Variant("v", 10, 10, runs)
+    assert two.accuracy_text() == "66.5 % (sd 0.7 over seeds)"
+    assert experiments.Variant("v", 10, 10, runs[:1]).accuracy_text() == "66.0 % (one seed)"

@@ -71,6 +71,12 @@ class Variant:
         """Standard deviation of test accuracy across seeds (0 with one seed)."""
         return float(torch.tensor(self.accuracies).std()) if len(self.runs) > 1 else 0.0
 
+    def accuracy_text(self) -> str:
+        """Mean test accuracy for prose: "66.4 % (sd 0.4 over seeds)", or "(one seed)"."""
+        spread = (f"sd {100 * self.accuracy_sd:.1f} over seeds" if len(self.runs) > 1
+                  else "one seed")
+        return f"{100 * self.test_accuracy:.1f} % ({spread})"
+
     @property
     def model(self) -> nn.Module:
         """The trained model of the first seed (for figures that look inside a network)."""

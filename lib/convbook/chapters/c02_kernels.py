@@ -138,9 +138,8 @@ def verdict_c22(results: experiments.Results) -> stats.Verdict:
 def kernels_reading(results: experiments.Results) -> str:
     """A reading of the training table: accuracies, costs and what the control adds."""
     five, pair, control = results[FIVE], results[PAIR], results[CONTROL]
-    return (f"The 5×5 network reaches {100 * five.test_accuracy:.1f} % (sd "
-            f"{100 * five.accuracy_sd:.1f} over seeds) and the 3×3 pairs "
-            f"{100 * pair.test_accuracy:.1f} % (sd {100 * pair.accuracy_sd:.1f}), with "
+    return (f"The 5×5 network reaches {five.accuracy_text()} and the 3×3 pairs "
+            f"{pair.accuracy_text()}, with "
             f"{pair.params / five.params:.2f}× the parameters and "
             f"{pair.macs / five.macs:.2f}× the MACs of the 5×5 network. The shallower control, one "
             f"3×3 unit per stage (one seed), reaches {100 * control.test_accuracy:.1f} % with "

@@ -99,10 +99,8 @@ def inception_reading(results: experiments.Results) -> str:
     multi, single = results[MIXED], results["3x3 only"]
     gap = multi.test_accuracy - single.test_accuracy
     spread = max(multi.accuracy_sd, single.accuracy_sd)
-    return (f"The multi-size network reaches {100 * multi.test_accuracy:.1f} % (sd "
-            f"{100 * multi.accuracy_sd:.1f} over seeds), the 3×3 network "
-            f"{100 * single.test_accuracy:.1f} % (sd {100 * single.accuracy_sd:.1f}), with the "
-            f"same parameters and MACs. "
+    return (f"The multi-size network reaches {multi.accuracy_text()}, the 3×3 network "
+            f"{single.accuracy_text()}, with the same parameters and MACs. "
             + ("The gap between the means is within one seed-to-seed standard deviation."
                if abs(gap) <= spread else
                "The gap between the means is larger than the seed-to-seed spread; the verdict "

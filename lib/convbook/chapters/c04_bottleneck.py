@@ -97,8 +97,7 @@ def blocks_reading(results: experiments.Results) -> str:
     return (f"With {bottle.params / basic.params:.2f}× the parameters and "
             f"{bottle.macs / basic.macs:.2f}× the MACs of the basic network, the bottleneck "
             f"network carries features four times as wide between its blocks and reaches "
-            f"{100 * bottle.test_accuracy:.1f} % (sd {100 * bottle.accuracy_sd:.1f} over seeds) "
-            f"against {100 * basic.test_accuracy:.1f} % (sd {100 * basic.accuracy_sd:.1f}). "
+            f"{bottle.accuracy_text()} against {basic.accuracy_text()}. "
             + (f"A training step took {step:.2f}× as long, more than the MACs account for: the "
                f"wide outputs are written to memory, normalised and added at every block."
                if step > 1.1 * bottle.macs / basic.macs else

@@ -147,10 +147,9 @@ def verdict_c62(results: experiments.Results) -> stats.Verdict:
 def separable_reading(results: experiments.Results, w: dict[str, int]) -> str:
     std, x, m = results[STANDARD], results[XCEPTION], results[MOBILENET]
     return (f"At about equal parameters and equal depth the standard network reaches "
-            f"{100 * std.test_accuracy:.1f} % (sd {100 * std.accuracy_sd:.1f} over seeds), the "
-            f"separable one with Xception's unit {100 * x.test_accuracy:.1f} % (sd "
-            f"{100 * x.accuracy_sd:.1f}) and with MobileNet's {100 * m.test_accuracy:.1f} % (sd "
-            f"{100 * m.accuracy_sd:.1f}). The separable networks are "
+            f"{std.accuracy_text()}, the separable one with Xception's unit "
+            f"{x.accuracy_text()} and with MobileNet's {m.accuracy_text()}. The separable "
+            f"networks are "
             f"{w[XCEPTION] / w[STANDARD]:.1f}× as wide as the standard one: the parameters a "
             f"depthwise layer saves are spent on channels."
             + (f" With {x.macs / std.macs:.2f}× the standard network's MACs a training step "

@@ -117,10 +117,8 @@ def specificity_table(s: Specificity) -> Table:
 def se_reading(results: experiments.Results) -> str:
     """A reading of the training table."""
     base, se, other = results["no SE"], results[f"SE, r={DECIDING_REDUCTION}"], results["SE, r=8"]
-    return (f"Without SE the network reaches {100 * base.test_accuracy:.1f} % (sd "
-            f"{100 * base.accuracy_sd:.1f} over seeds), with SE at r = {DECIDING_REDUCTION} "
-            f"{100 * se.test_accuracy:.1f} % (sd {100 * se.accuracy_sd:.1f}) and at r = 8 "
-            f"{100 * other.test_accuracy:.1f} % (one seed). "
+    return (f"Without SE the network reaches {base.accuracy_text()}, with SE at r = "
+            f"{DECIDING_REDUCTION} {se.accuracy_text()} and at r = 8 {other.accuracy_text()}. "
             + ("The seed-to-seed spread is larger than the whole gain SENet reports on "
                "CIFAR-10, so this table alone cannot show that gain; the verdict below weighs "
                "it against the seeds." if max(base.accuracy_sd, se.accuracy_sd) >
