@@ -157,10 +157,10 @@ def verdict_c81(results: experiments.Results) -> stats.Verdict:
     run against the published CIFAR-10 gain is stated; r = 8 (one seed) is reported, not
     judged."""
     diff = results.difference(f"SE, r={DECIDING_REDUCTION}", "no SE")
+    needed = stats.seeds_needed(diff, PUBLISHED_CIFAR_GAIN) if diff.seeds > 1 else None
     if diff.seeds < 2:
         power = "more than one seed even to measure how much seeds disagree"
     else:
-        needed = stats.seeds_needed(diff, PUBLISHED_CIFAR_GAIN)
         power = (f"of the order of {needed} seeds at this scale (an estimate from "
                  f"{diff.seeds} seeds' spread, uncertain by a large factor)"
                  if needed is not None else
@@ -185,8 +185,7 @@ def verdict_c81(results: experiments.Results) -> stats.Verdict:
         v.text += (f" With r = 8 ({seeds}, not judged): "
                    f"{100 * gap:+.1f} points against the same seed{'s' if len(paired) > 1 else ''} "
                    f"without SE, for +{other.params - base.params:,} parameters.")
-    v.numbers["seeds_needed"] = (stats.seeds_needed(diff, PUBLISHED_CIFAR_GAIN)
-                                 if diff.seeds > 1 else None)
+    v.numbers["seeds_needed"] = needed
     return v
 
 
