@@ -48,24 +48,6 @@ def plot_bars(labels: list[str], series: dict[str, list[float]], ylabel: str, lo
     return ax.figure
 
 
-def plot_tradeoff(results, x: str = "params", ax=None) -> Figure:
-    """Mean test accuracy (bars: ± one standard deviation over seeds) against parameters or
-    MACs, one labelled point per variant."""
-    if ax is None:
-        _, ax = plt.subplots(figsize=(5, 3.3))
-    labels = {"params": "parameters", "macs": "MACs per image"}
-    for run in results:
-        value = getattr(run, x)
-        ax.errorbar(value, 100 * run.test_accuracy, yerr=100 * run.accuracy_sd, fmt="o",
-                    markersize=5, capsize=3, color=family_colour(run.name))
-        ax.annotate(run.name, (value, 100 * run.test_accuracy), textcoords="offset points",
-                    xytext=(5, 4), fontsize=9)
-    log_ticks(ax, "x")
-    ax.set_xlabel(labels.get(x, x))
-    ax.set_ylabel("test accuracy (%)")
-    return ax.figure
-
-
 def plot_table_column(table, x: str, y: str, ylabel: str | None = None, log: bool = False,
                       ax=None) -> Figure:
     """Bars of one column of a ``convbook.tables.Table`` against another (e.g. parameters
