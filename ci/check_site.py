@@ -296,7 +296,7 @@ def check_badges(page, relative: str, report: Report) -> None:
     """Verdicts as badges with colour and text: in the intro's table, the "In one minute" box
     and the Verdicts section of a chapter."""
     intro = relative.endswith("intro.html")
-    places = ["table"] if intro else [".admonition.tip", "#verdicts"]
+    places = ["table"] if intro else [".convbook-one-minute", "#verdicts"]
     for place in places:
         count = page.locator(f"article {place} .convbook-verdict").count()
         report.check("badges", count > 0, f"{relative}: no verdict badge in {place}")

@@ -88,7 +88,7 @@ def test_papermill_reads_every_parameter(tmp_path):
 
     for path in CHAPTERS:
         names = set(inspect_notebook(str(path)))
-        assert {"profile", "seed", "seeds", "data_root"} <= names, path.name
+        assert {"profile", "seed", "seeds", "data_root", "device", "amp"} <= names, path.name
 
 
 @pytest.mark.parametrize("path", CHAPTERS, ids=lambda p: p.stem)
@@ -120,7 +120,8 @@ def test_site_has_every_page_with_figures_and_verdicts(built_book):
         claims = re.findall(r'<strong>(C\d+\.\d+|Q\d)</strong> <span class="convbook-verdict '
                             r'convbook-verdict-(confirmed|refuted|inconclusive|nuanced)"', page)
         assert len(claims) >= 2, f"{path.stem}: verdicts not pasted"
-        assert "In one minute" in page
+        assert "In one minute" in page and "convbook-one-minute" in page
+        assert "appears here once the chapter has run" not in page, f"{path.stem}: box not filled"
         assert "colab.research.google.com" in page
 
 
@@ -131,6 +132,8 @@ def test_every_verdict_lands_in_the_verdicts_file(built_book):
     for key, v in verdicts.items():
         assert v["label"] in ("confirmed", "refuted", "inconclusive", "nuanced"), key
         assert v["profile"] == "smoke" and v["seeds"] and v["device"] and v["text"], key
+        assert v["precision"].endswith(f"on {v['device']}"), key  # e.g. "bfloat16 autocast on cpu"
+        assert set(v["versions"]) == {"torch", "torchvision", "convbook"}, key
 
 
 def test_trained_networks_land_in_the_results_file(built_book):
@@ -142,6 +145,7 @@ def test_trained_networks_land_in_the_results_file(built_book):
     for key, entry in results.items():
         assert entry["macs"] > 0 and entry["params"] > 0, key
         assert 0 <= entry["test_accuracy"] <= 1 and entry["profile"] == "smoke", key
+        assert entry["precision"] and entry["versions"]["torchvision"], key
     page = (built_book / "html" / "chapters" / "11-reflections.html").read_text()
     assert "reads the records of a whole-book build" not in page
     assert page.count('class="convbook-verdict ') > 40  # the table of every verdict

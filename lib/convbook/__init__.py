@@ -7,6 +7,6 @@ run the book's comparisons, ``viz`` and ``explore`` draw them.
 
 from convbook.errors import ConfigError, ConvbookError, DataNotFoundError
 
-__version__ = "0.2.0"
+__version__ = "0.3.0"
 
 __all__ = ["ConfigError", "ConvbookError", "DataNotFoundError", "__version__"]

@@ -1,6 +1,9 @@
-"""Helpers for the chapters' notebooks: start-up, glue, verdicts.
+"""Helpers for the chapters' notebooks: start-up, readings, verdicts, the one-minute box.
 
-Kept here so every chapter's code cells stay one or two lines long.
+Kept here so every chapter's code cells stay one or two lines long. Everything a chapter says
+from its numbers is a display output of a code cell (``reading``, ``verdict``, ``publish``), so
+it shows the same in JupyterLab, Colab and on the website; no MyST role is left for a live
+notebook to show as raw text.
 """
 
 from __future__ import annotations
@@ -13,10 +16,10 @@ from pathlib import Path
 import torch
 
 from convbook import data as data_module
-from convbook import profiles, records, stats
-from convbook.explore import static_mode
+from convbook import experiments, profiles, records, stats
+from convbook.errors import ConfigError
 from convbook.profiles import Profile
-from convbook.train import pick_device, seed_everything
+from convbook.train import default_amp, pick_device, precision_text, seed_everything
 from convbook.viz.style import apply_style
 
 
@@ -28,6 +31,7 @@ class Setup:
     seed: int
     device: torch.device
     data_root: str | None
+    amp: bool = False  # mixed precision in training and evaluation (train.default_amp)
 
     def data(self, train_size: int | None = None,
              test_size: int | None = None) -> data_module.CifarData:
@@ -46,30 +50,61 @@ class Setup:
         """The seeds every deciding comparison trains."""
         return self.profile.seed_list(self.seed)
 
+    @property
+    def precision(self) -> str:
+        """How training computes, in words: "bfloat16 autocast on cpu", "float32 on cuda"."""
+        return precision_text(self.device, self.amp)
+
+    def pick(self, **by_profile):
+        """The value this profile uses, from one keyword per profile:
+        ``setup.pick(smoke=(8, 14), book=(8, 20), full=(8, 20, 32, 56))``. A profile without a
+        value is an error that names the ones given, never a silent fallback."""
+        if self.profile.name not in by_profile:
+            raise ConfigError(f"no value for profile {self.profile.name!r} here; this cell "
+                              f"gives values for {', '.join(by_profile) or 'no profile'}: add "
+                              f"{self.profile.name}=... or choose one of those profiles")
+        return by_profile[self.profile.name]
+
+    def compare(self, variants: dict, data, **options) -> experiments.Results:
+        """``experiments.compare`` under this chapter's conditions: its profile, seeds, device
+        and precision (each can be overridden, e.g. ``seeds=[0]``, ``recipe=...``)."""
+        options.setdefault("seeds", self.seeds)
+        options.setdefault("device", self.device)
+        options.setdefault("amp", self.amp)
+        return experiments.compare(variants, data, self.profile, **options)
+
     def __repr__(self) -> str:
-        return f"{self.profile.describe()}; device {self.device.type}; first seed {self.seed}"
+        return (f"{self.profile.describe()}; device {self.device.type}, {self.precision}; "
+                f"first seed {self.seed}")
 
 
 def start(profile: str = "auto", seed: int = 0, data_root: str | None = None,
-          device: str | None = None, seeds: int | None = None) -> Setup:
+          device: str | None = None, seeds: int | None = None,
+          amp: bool | str | None = None) -> Setup:
     """Pick the profile and device, seed, style the figures; return the chapter's Setup.
 
     ``seed`` is the first seed of every comparison; ``seeds`` (default: the profile's) how
     many each deciding comparison trains; fewer save time, below 3 nothing can be decided.
+    ``device`` is "cuda", "mps", "cpu" or None (the best there is); ``amp`` is True, False or
+    None/"auto" (mixed precision on CUDA and on CPUs with native bfloat16).
     """
     apply_style()
     seed_everything(seed)
     if data_root:
         os.environ["CONVBOOK_DATA"] = str(data_root)
-    return Setup(profiles.get(profile, seeds), seed, pick_device(device), data_root)
+    chosen = pick_device(device)
+    if amp is None or amp == "auto":
+        amp = default_amp(chosen)
+    elif not isinstance(amp, bool):
+        raise ConfigError(f"amp must be True, False or None (auto), got {amp!r}")
+    return Setup(profiles.get(profile, seeds), seed, chosen, data_root, amp)
 
 
 def glue(name: str, value, display: bool = False) -> None:
-    """Store ``value`` under ``name`` for the book's ``{glue:}`` roles (myst-nb).
-
-    Outside a book build (Colab, say) myst-nb may be missing; the value is then only shown
-    when ``display`` is true.
-    """
+    """Store ``value`` under ``name`` for another page's ``{glue:}`` roles (myst-nb): the
+    intro's table of verdicts and the recipe page paste values from the chapters. Outside a
+    book build (Colab, say) myst-nb may be missing; the value is then only shown when
+    ``display`` is true."""
     try:
         from myst_nb import glue as myst_glue
     except ImportError:
@@ -96,24 +131,60 @@ class PlainText:
 
 
 def glue_text(name: str, text: str) -> None:
-    """Glue ``text`` as plain text under ``name`` (the intro's table pastes these)."""
+    """Glue ``text`` as plain text under ``name`` (the intro's and recipe's pages paste these)."""
     glue(name, PlainText(text))
 
 
 def markdown(text: str):
-    """Markdown that the book pastes with ``{glue:md}`` (and a live notebook renders)."""
+    """``text`` as a Markdown display object (rendered by JupyterLab, Colab and the website)."""
     from IPython.display import Markdown
 
     return Markdown(text)
 
 
+def reading(text: str) -> None:
+    """Show a reading (Markdown computed from the run) as this cell's output: the sentences
+    that say what a table or figure means, the same in a live notebook and on the page."""
+    if not isinstance(text, str):
+        raise TypeError(f"reading needs the text of a reading (a str), got {type(text).__name__}")
+    from IPython.display import display
+
+    display(markdown(text))
+
+
+ONE_MINUTE_ID = "convbook-one-minute"
+PENDING = ("*What this run found appears here once the chapter has run to its verdicts "
+           "(run every cell, top to bottom).*")
+
+
+def _one_minute_markdown(body: str) -> str:
+    return (f'<div class="convbook-one-minute">\n\n**In one minute: what this run found.** '
+            f"{body}\n\n</div>")
+
+
+def one_minute_box() -> None:
+    """Show the chapter's "In one minute" box near its top. It says what it waits for until
+    ``publish`` fills it in place (a display that is updated: JupyterLab, Colab and the
+    book's executed pages all show the filled box)."""
+    from IPython.display import display
+
+    display(markdown(_one_minute_markdown(PENDING)), display_id=ONE_MINUTE_ID)
+
+
+BADGE_COLOURS = {"confirmed": "#1d6b3a", "refuted": "#a32323", "inconclusive": "#5b5b66",
+                 "nuanced": "#7a4a00"}
+
+
 def badge(label: str) -> str:
-    """A verdict label as a badge (HTML): the word itself, on the label's colour; the
-    website's stylesheet colours it, a notebook shows the word."""
+    """A verdict label as a badge (HTML): the word itself, on the label's colour (inline, so
+    JupyterLab and Colab colour it too; the website's stylesheet sets both themes' colours)."""
     if label not in stats.LABEL_MEANINGS:
         raise ValueError(f"unknown verdict label {label!r}; labels are "
                          f"{', '.join(stats.LABEL_MEANINGS)}")
-    return f'<span class="convbook-verdict convbook-verdict-{label}">{label}</span>'
+    style = (f"background:{BADGE_COLOURS[label]};color:#fff;padding:0 0.5em;"
+             f"border-radius:0.8em;font-weight:700")
+    return (f'<span class="convbook-verdict convbook-verdict-{label}" style="{style}">'
+            f"{label}</span>")
 
 
 def render(v: stats.Verdict) -> str:
@@ -146,20 +217,15 @@ class VerdictList:
                         f"</span>" for claim, label in self.pairs)
 
 
-def verdict(name: str, v: stats.Verdict, chapter: str, setup: Setup | None = None) -> str:
-    """Glue verdict ``v`` as Markdown under ``name``, record it in the build's verdicts file,
-    and return its Markdown. In a live notebook the verdict is shown right away; in the book it
-    appears where the page pastes ``name``."""
+def verdict(v: stats.Verdict, chapter: str, setup: Setup | None = None) -> str:
+    """Show verdict ``v`` as this cell's output (claim, badge, sentence), record it in the
+    build's verdicts file, and return its Markdown."""
     if not isinstance(v, stats.Verdict):
         raise TypeError(f"verdict needs a stats.Verdict computed by a chapter's rule, got "
                         f"{type(v).__name__}")
-    from IPython.display import Markdown, display
-
     text = render(v)
-    glue(name, Markdown(text))
     record_verdict(chapter, v, setup)
-    if not static_mode():
-        display(Markdown(text))
+    reading(text)
     return text
 
 
@@ -176,21 +242,20 @@ def record_verdict(chapter: str, v: stats.Verdict, setup: Setup | None = None) -
         return
     entry = {"chapter": chapter, **v.as_dict()}
     if setup is not None:
-        entry.update(profile=setup.profile.name, seeds=setup.seeds, device=setup.device.type)
+        entry.update(profile=setup.profile.name, seeds=setup.seeds, device=setup.device.type,
+                     precision=setup.precision, versions=records.versions())
     records.update(path, f"{chapter}:{v.claim}", entry)
 
 
-def glue_name(claim: str) -> str:
-    """The glue name of a claim's verdict: "C1.1" -> "verdict_c11"."""
-    return "verdict_" + claim.lower().replace(".", "")
-
-
 def publish(setup: Setup, chapter: str, verdicts: list[stats.Verdict], one_minute: str) -> None:
-    """Glue every verdict of a chapter (``verdict_c11``, ...), the one-line list the intro's
-    table pastes (``verdicts``) and the "In one minute" text (``one_minute``); record each
-    verdict in the build's verdicts file."""
+    """Show every verdict of a chapter here, in order, and record each in the build's verdicts
+    file; fill the "In one minute" box at the top of the chapter (``one_minute_box``) with the
+    labels and ``one_minute``; glue the one-line list the intro's table pastes (``verdicts``)."""
+    from IPython.display import update_display
+
     for v in verdicts:
-        verdict(glue_name(v.claim), v, chapter, setup)
+        verdict(v, chapter, setup)
     listing = VerdictList(verdicts)
     glue("verdicts", listing)
-    glue("one_minute", markdown(f"{listing._repr_html_()}<br>\n{one_minute}"))
+    update_display(markdown(_one_minute_markdown(f"{listing._repr_html_()}<br>\n{one_minute}")),
+                   display_id=ONE_MINUTE_ID)

@@ -25,7 +25,7 @@ from functools import partial
 
 from torch import nn
 
-from convbook import measure, nets
+from convbook import measure, nets, profiles
 from convbook.blocks import ConvBNAct, DepthwiseSeparable, InvertedResidual, ShuffleUnit
 from convbook.blocks.convnext import ConvNeXtBlock
 from convbook.blocks.regnet import XBlock
@@ -103,7 +103,7 @@ def macs(design: str, width: int) -> int:
 
 def reference_width(profile) -> int:
     """``REFERENCE_WIDTH`` for ``profile`` (a ``profiles.Profile``)."""
-    return REFERENCE_WIDTH.get(profile.name, REFERENCE_WIDTH["book"])
+    return profiles.choose(REFERENCE_WIDTH, profile.name, "designs.REFERENCE_WIDTH")
 
 
 def task_data(setup):

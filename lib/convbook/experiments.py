@@ -22,7 +22,6 @@ from pathlib import Path
 import torch
 from torch import nn
 
-import convbook
 from convbook import measure, records, stats
 from convbook import train as train_module
 from convbook.cache import load_checked, save_atomic, warn_once
@@ -31,7 +30,15 @@ from convbook.errors import ConfigError
 from convbook.explore import static_mode
 from convbook.profiles import Profile
 from convbook.tables import Table
-from convbook.train import FitResult, Recipe, default_amp, fit, pick_device, seed_everything
+from convbook.train import (
+    FitResult,
+    Recipe,
+    default_amp,
+    fit,
+    pick_device,
+    precision_text,
+    seed_everything,
+)
 
 
 @dataclass
@@ -56,6 +63,14 @@ class Variant:
     macs: int
     runs: list[Run]
     latency: dict[str, float] = field(default_factory=dict)  # seconds per batch
+    build: Callable[[], nn.Module] | None = None  # the factory every run started from
+
+    def initial_model(self, seed: int) -> nn.Module:
+        """The network exactly as run ``seed`` started: built from the same seed, untrained."""
+        if self.build is None:
+            raise ConfigError(f"variant {self.name!r} does not keep its factory")
+        seed_everything(seed)
+        return self.build()
 
     @property
     def accuracies(self) -> list[float]:
@@ -113,6 +128,7 @@ class Results:
     data: str
     device: str
     seeds: tuple[int, ...]
+    precision: str = ""  # e.g. "bfloat16 autocast on cpu" (book.precision_text)
 
     def __getitem__(self, name: str) -> Variant:
         for variant in self.variants:
@@ -152,9 +168,12 @@ class Results:
         latency = ("; latency: median of repeated timed batches (torch.utils.benchmark), "
                    f"training batch size, {self.device}"
                    if any(v.latency for v in self.variants) else "")
+        versions = records.versions()
         return (f"{self.data}; {self.recipe.epochs} epochs (recipe: see 'Training recipe'); "
-                f"profile '{self.profile.name}'; device "
-                f"{self.device}; accuracy is the mean over {seeds} seed{'s' if seeds > 1 else ''}"
+                f"profile '{self.profile.name}'; device {self.device}, trained in "
+                f"{self.precision or 'float32'} (torch {versions['torch']}, torchvision "
+                f"{versions['torchvision']}); accuracy is the mean over {seeds} "
+                f"seed{'s' if seeds > 1 else ''}"
                 f"{' ± its standard deviation' if seeds > 1 else ''}{latency}.")
 
     def rows(self) -> list[dict]:
@@ -210,7 +229,8 @@ def run_key(model: nn.Module, recipe: Recipe, seed: int, data: CifarData, device
         "data": data.digest(),
         "device": device.type,
         "training code": source_digest([train_module, data_module.CifarData]),
-        "versions": [torch.__version__, convbook.__version__],
+        "versions": sorted(records.versions().items()),
+        "threads": torch.get_num_threads(),
         "extra": sorted((extra or {}).items()),
     }
     return hashlib.sha256(json.dumps(described, default=str).encode()).hexdigest()[:24]
@@ -237,10 +257,12 @@ def train_run(
     cache: bool = True,
     device: str | torch.device | None = None,
     measure_train_error: bool = False,
+    amp: bool | None = None,
 ) -> Run:
     """Build a model from ``seed``, train it by ``recipe`` and test it, or load the run from
-    the cache."""
+    the cache. ``amp`` (default: ``train.default_amp`` for the device) is part of the key."""
     device = pick_device(device)
+    amp = default_amp(device) if amp is None else amp
     seed_everything(seed)
     model = build()
     if not isinstance(model, nn.Module):
@@ -248,7 +270,7 @@ def train_run(
                           f"{type(model).__name__}; pass e.g. partial(nets.CifarNet, 16)")
     folder = runs_dir() if cache else None
     # mixed precision depends on the machine (train.default_amp): part of what shapes a run
-    extra = {"measure_train_error": measure_train_error, "amp": default_amp(device)}
+    extra = {"measure_train_error": measure_train_error, "amp": amp}
     path = folder / f"{run_key(model, recipe, seed, data, device, extra)}.pt" if folder else None
     stored = load_checked(path, {"result", "state_dict"}) if path is not None else None
     if stored is not None:
@@ -258,7 +280,7 @@ def train_run(
         cached = True
     else:
         result = fit(model, data.train, data.test, recipe, device=device, seed=seed,
-                     measure_train_error=measure_train_error)
+                     measure_train_error=measure_train_error, amp=amp)
         cached = False
         if path is not None:
             state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
@@ -282,12 +304,14 @@ def compare(
     secondary: Sequence[str] = (),
     measure_train_error: bool = False,
     record_as: str = "",
+    amp: bool | None = None,
 ) -> Results:
     """Train every variant (name -> model factory) on every seed under the same conditions.
 
     ``seeds`` defaults to the profile's; variants named in ``secondary`` (those no verdict
     rests on) run the first seed only. ``latency`` times each variant's forward and
-    forward+backward pass at the training batch size on the device. Inside a book build each
+    forward+backward pass at the training batch size on the device. ``amp``: mixed precision
+    (default: ``train.default_amp`` for the device), named in the table's caption. Inside a book build each
     variant is also added to the build's results file (``records``), its name followed by
     ``record_as`` when given (two comparisons of one chapter that reuse variant names).
     """
@@ -297,6 +321,7 @@ def compare(
     if unknown:
         raise ConfigError(f"secondary names unknown variants {sorted(unknown)}")
     device = pick_device(device)
+    amp = default_amp(device) if amp is None else amp
     recipe = recipe or profile.recipe
     seeds = tuple(profile.seed_list() if seeds is None else seeds)
     if not seeds:
@@ -304,14 +329,15 @@ def compare(
     out = []
     for name, build in variants.items():
         these = seeds[:1] if name in secondary else seeds
-        runs = [train_run(build, data, recipe, seed, cache, device, measure_train_error)
+        runs = [train_run(build, data, recipe, seed, cache, device, measure_train_error, amp)
                 for seed in these]
         model = runs[0].model
         timing = {}
         if latency:
             timing = measure.train_latency(build(), recipe.batch_size, device=device)
         out.append(Variant(name, measure.count_params(model), measure.count_macs(model),
-                           runs, timing))
-    results = Results(out, profile, recipe, data.describe(), device.type, seeds)
+                           runs, timing, build))
+    results = Results(out, profile, recipe, data.describe(), device.type, seeds,
+                      precision_text(device, amp))
     records.record_results(results, record_as)  # for the reflections chapter's figure
     return results

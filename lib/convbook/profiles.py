@@ -80,6 +80,16 @@ def get(name: str = "auto", seeds: int | None = None) -> Profile:
     return profile
 
 
+def choose(table: dict, name: str, what: str = "this setting"):
+    """``table[name]``: a chapter's value for profile ``name``. A profile the table does not
+    name is an error that says which profiles it knows, never a silent fallback to another
+    profile's value."""
+    if name not in table:
+        raise ConfigError(f"{what} has no value for profile {name!r}; it knows "
+                          f"{', '.join(map(repr, table))}: add one for {name!r}")
+    return table[name]
+
+
 def scaled(profile: Profile, **changes) -> Profile:
     """A copy of ``profile`` with some fields changed (e.g. a chapter's own width)."""
     recipe_changes = {k: changes.pop(k) for k in list(changes) if k in Recipe.__dataclass_fields__}

@@ -43,15 +43,39 @@ def load(path: Path | None) -> dict:
     return entries if isinstance(entries, dict) else {}
 
 
+def versions() -> dict[str, str]:
+    """The versions that shape a run's numbers, for every record."""
+    import torch
+    import torchvision
+
+    import convbook
+
+    return {"torch": torch.__version__, "torchvision": torchvision.__version__,
+            "convbook": convbook.__version__}
+
+
 def update(path: Path, key: str, entry: dict) -> None:
-    """Add (or replace) ``entry`` under ``key`` in ``path``, written atomically."""
-    entries = load(path)
-    entries[key] = entry
+    """Add (or replace) ``entry`` under ``key`` in ``path``, written atomically. Writers in
+    several processes take turns (an exclusive lock on a file beside it), so none loses
+    another's entries."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-    with os.fdopen(fd, "w") as handle:
-        json.dump(entries, handle, indent=1, ensure_ascii=False)
-    os.replace(tmp, path)
+    with open(path.with_name(path.name + ".lock"), "w") as lock:
+        try:
+            import fcntl
+        except ImportError:  # Windows: no lock; a single build writes alone there
+            fcntl = None
+        if fcntl is not None:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+        entries = load(path)
+        entries[key] = entry
+        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+        try:
+            with os.fdopen(fd, "w") as handle:
+                json.dump(entries, handle, indent=1, ensure_ascii=False)
+            os.replace(tmp, path)
+        finally:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
 
 
 def record_results(results, label: str = "") -> None:
@@ -65,6 +89,7 @@ def record_results(results, label: str = "") -> None:
         entry = {
             "chapter": chapter(), "variant": name, "data": results.data,
             "profile": results.profile.name, "device": results.device,
+            "precision": results.precision, "versions": versions(),
             "seeds": len(variant.runs), "test_accuracy": variant.test_accuracy,
             "accuracy_sd": variant.accuracy_sd, "params": variant.params, "macs": variant.macs,
             "epochs": results.recipe.epochs, "batch_size": results.recipe.batch_size,

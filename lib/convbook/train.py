@@ -186,6 +186,14 @@ def default_amp(device: torch.device) -> bool:
     return device.type == "cuda" or (device.type == "cpu" and native_bf16_cpu())
 
 
+def precision_text(device: torch.device, amp: bool) -> str:
+    """The arithmetic training runs in, for captions and records: "bfloat16 autocast on cpu",
+    "float16 autocast on cuda", "float32 on mps"."""
+    if amp:
+        return f"{str(amp_dtype(device)).replace('torch.', '')} autocast on {device.type}"
+    return f"float32 on {device.type}"
+
+
 def _autocast(device: torch.device, enabled: bool):
     if not enabled:  # older torch refuses autocast(device_type="mps", enabled=False)
         return torch.autocast("cpu", enabled=False)

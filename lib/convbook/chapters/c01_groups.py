@@ -8,7 +8,6 @@ Claims (the review's, in the book's words):
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import partial
 
 import matplotlib.pyplot as plt
 from torch import nn
@@ -16,10 +15,9 @@ from torch import nn
 from convbook import experiments, filters, measure, nets, stats
 from convbook.blocks.validate import check_groups, check_positive
 from convbook.book import Setup
-from convbook.data import CifarData
+from convbook.errors import ConfigError
 from convbook.explore import View, labels
 from convbook.tables import Table
-from convbook.train import seed_everything
 from convbook.viz.connectivity import connectivity, plot_connectivity, plot_wiring
 
 CHAPTER = "01-group-convolution"
@@ -33,22 +31,8 @@ def layer_sweep() -> Table:
     return measure.group_sweep(256, 256, 3, size=56, groups=list(LAYER_GROUPS))
 
 
-GROUPED = 4  # the trained grouped networks' g: g² ≤ C from the first unit on (chapter 7)
-DENSE, SAME_WIDTH, EQUAL_PARAMS = "groups=1", f"groups={GROUPED}", f"groups={GROUPED}, 2× width"
-
-
-def run_groups(setup: Setup, data: CifarData) -> experiments.Results:
-    """The plain CIFAR network dense (g = 1, the book's baseline, which later chapters reuse:
-    every seed), with every unit after the stem in ``GROUPED`` groups at the same width, and
-    the same at twice the width, where it holds about as many parameters and MACs as the dense
-    net (one seed each). C1.1 is decided by counting; the accuracies show what grouping costs,
-    and whether the cost is capacity or grouping, and are reported, not judged."""
-    width = setup.profile.width
-    variants = {DENSE: partial(nets.CifarNet, width),
-                SAME_WIDTH: partial(nets.CifarNet, width, groups=GROUPED),
-                EQUAL_PARAMS: partial(nets.CifarNet, 2 * width, groups=GROUPED)}
-    return experiments.compare(variants, data, setup.profile, seeds=setup.seeds,
-                               device=setup.device, secondary=[SAME_WIDTH, EQUAL_PARAMS])
+# Experiment 1's networks, as the notebook names them
+DENSE, SAME_WIDTH, EQUAL_PARAMS = "dense", "grouped", "grouped, 2× width"
 
 
 def group_costs(setup: Setup) -> Table:
@@ -66,23 +50,6 @@ def group_costs(setup: Setup) -> Table:
     return Table(rows, caption=f"The network at every group count, base width "
                  f"{setup.profile.width}; latency: median of repeated timed batches "
                  f"(torch.utils.benchmark) on {setup.device.type}, after a warm-up.")
-
-
-def tower_widths(setup: Setup) -> tuple[int, int]:
-    """(base width, conv1 filters) of the tower networks: half the profile's width everywhere
-    but conv1, which keeps the profile's 2 × width filters. AlexNet's layout at full width costs
-    two and a half CifarNets per image; the colour test needs many conv1 filters, not wide
-    later layers, and conv1 is cheap."""
-    return max(2, setup.profile.width // 2 // 2 * 2), 2 * setup.profile.width
-
-
-def run_towers(setup: Setup, data: CifarData) -> experiments.Results:
-    """AlexNet's layout at CIFAR scale with two towers and with one, from the same seeds."""
-    width, first = tower_widths(setup)
-    return experiments.compare(
-        {"two towers": partial(nets.TwoTowerNet, width, towers=2, first_channels=first),
-         "one tower": partial(nets.TwoTowerNet, width, towers=1, first_channels=first)},
-        data, setup.profile, seeds=setup.seeds, device=setup.device, latency=False)
 
 
 @dataclass(frozen=True)
@@ -106,13 +73,12 @@ class TowerSeed:
         return abs(self.half_shares[1] - self.half_shares[0])
 
 
-def tower_measures(results: experiments.Results, setup: Setup,
-                   permutations: int = 2000) -> list[TowerSeed]:
-    """Per seed: colour share of each tower (two-tower net) and of each half (one-tower net),
-    and conv1's mean colour share before training (the same seed's initial weights)."""
+def tower_measures(results: experiments.Results, permutations: int = 2000) -> list[TowerSeed]:
+    """Per seed: colour share of each tower (the "two towers" net) and of each half (the "one
+    tower" net), and conv1's mean colour share before training (the same seed's initial
+    weights)."""
     out = []
     two_runs = {r.seed: r for r in results["two towers"].runs}
-    width, first = tower_widths(setup)
     for one_run in results["one tower"].runs:
         two = two_runs[one_run.seed].model.features
         one = one_run.model.features
@@ -120,9 +86,8 @@ def tower_measures(results: experiments.Results, setup: Setup,
         shares_two = filters.colour_share(two.first_conv.weight)
         shares_one = filters.colour_share(one.first_conv.weight)
         members = [[i for i, x in enumerate(towers) if x == k] for k in (0, 1)]
-        seed_everything(one_run.seed)  # as training does, so these are the initial weights
-        initial = filters.colour_share(nets.TwoTowerNet(
-            width, towers=2, first_channels=first).features.first_conv.weight)
+        initial = filters.colour_share(
+            results["two towers"].initial_model(one_run.seed).features.first_conv.weight)
         out.append(TowerSeed(
             one_run.seed,
             tuple(float(shares_two[m].mean()) for m in members),
@@ -198,12 +163,17 @@ class GroupedNet:
     device: str
 
 
-def grouped_net(results: experiments.Results, device: str) -> GroupedNet:
+def grouped_net(results: experiments.Results, groups: int, device: str) -> GroupedNet:
+    """Experiment 1's figures from its results (variants named ``DENSE``, ``SAME_WIDTH`` and
+    ``EQUAL_PARAMS``), its networks grouped in ``groups``."""
     def figures(name: str) -> NetFigures:
         v = results[name]
+        if not v.latency:
+            raise ConfigError(f"{name!r} was trained without latency=True; C1.1 reports its "
+                              f"measured step time")
         return NetFigures(v.params, v.macs, v.latency["forward_backward"], v.test_accuracy,
                           len(v.runs))
-    return GroupedNet(figures(DENSE), figures(SAME_WIDTH), figures(EQUAL_PARAMS), GROUPED,
+    return GroupedNet(figures(DENSE), figures(SAME_WIDTH), figures(EQUAL_PARAMS), groups,
                       device)
 
 

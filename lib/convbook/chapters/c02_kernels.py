@@ -8,16 +8,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import partial
 
 import matplotlib.pyplot as plt
 import torch
 from torch import nn
 
-from convbook import experiments, measure, nets, receptive, stats
+from convbook import experiments, measure, receptive, stats
 from convbook.blocks.validate import check_positive
-from convbook.book import Setup
-from convbook.data import CifarData
 from convbook.errors import ConfigError
 from convbook.explore import View, labels
 from convbook.receptive import Layer, receptive_fields, sampled_offsets
@@ -27,7 +24,6 @@ from convbook.viz.receptive import plot_fields_on_image
 CHAPTER = "02-small-kernels"
 STACKS = ((5, 1), (3, 2), (7, 1), (3, 3))  # (kernel size, depth)
 ERF_DEPTHS = (1, 2, 4, 8, 16)
-ERF_SAMPLES = {"smoke": 2, "book": 64, "full": 64}
 FIVE = "one 5x5 per stage"
 PAIR = "two 3x3 per stage"
 CONTROL = "one 3x3 per stage"
@@ -61,25 +57,6 @@ def stack_table(channels: int = 64) -> tuple[dict[tuple[int, int], Stack], Table
             for s in stacks.values()]
     return stacks, Table(rows, caption=f"Stacks of same-padded convolutions from {channels} to "
                                        f"{channels} channels, one bias per output channel per layer.")
-
-
-def erf_samples(setup: Setup) -> int:
-    return ERF_SAMPLES.get(setup.profile.name, 8)
-
-
-def run_kernels(setup: Setup, data: CifarData) -> experiments.Results:
-    """VGG's own substitution (Simonyan and Zisserman 2015, section 4.1): one 5×5 unit per
-    stage against two 3×3 units at the same widths, the pair widening at its first unit as VGG's
-    stacks do (the deciding pair, every seed); one 3×3 unit per stage as a shallower control
-    (one seed). In this order the pair holds about as many parameters as the 5×5 unit (18 + 36
-    against 50 weights per input channel squared in a widening stage, 18 against 25 elsewhere),
-    so the one comparison is at equal widths and at nearly equal parameters."""
-    width = setup.profile.width
-    return experiments.compare(
-        {FIVE: partial(nets.CifarNet, width, kernel_size=5),
-         PAIR: partial(nets.CifarNet, width, blocks_per_stage=2, widen_first=True),
-         CONTROL: partial(nets.CifarNet, width)},
-        data, setup.profile, seeds=setup.seeds, device=setup.device, secondary=(CONTROL,))
 
 
 @dataclass(frozen=True)

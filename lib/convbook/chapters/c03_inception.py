@@ -7,15 +7,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import partial
 
 import matplotlib.pyplot as plt
 from torch import nn
 
-from convbook import blocks, experiments, measure, nets, stats, train
+from convbook import blocks, experiments, measure, stats, train
 from convbook.blocks import Inception, NaiveInception
 from convbook.blocks.validate import check_positive
-from convbook.book import Setup
 from convbook.data import CifarData
 from convbook.explore import View, labels
 from convbook.tables import Table
@@ -24,11 +22,6 @@ from convbook.viz.style import legend_outside
 CHAPTER = "03-inception"
 MODULE_3A = {"in_channels": 192, "widths": (64, 128, 32)}  # GoogLeNet's module 3a, naive form
 MIXED = "1x1 + 3x3 + 5x5"  # the multi-size network's name in the results
-# Channels of each unit split 1x1 : 3x3 : 5x5 = 4 : 2 : 2, which holds as many weights as one
-# 3x3 convolution (4*1 + 2*9 + 2*25 = 72 = 8*9) and gives the thinnest branch a quarter of the
-# unit. GoogLeNet's (3a) split, about 2 : 4 : 1, would leave the 5x5 branch 2 channels in the
-# first stage at the book's width.
-SPLIT = (4, 2, 2)
 
 
 @dataclass(frozen=True)
@@ -83,17 +76,6 @@ def stacking(modules: int = 4) -> StackCosts:
                       table.column("one 3x3 layer, same widths: parameters"), table)
 
 
-def run_inception(setup: Setup, data: CifarData) -> experiments.Results:
-    """The plain network with 3×3 units against the same network with 1×1 + 3×3 + 5×5 units
-    in the shares ``SPLIT`` (equal parameters and MACs)."""
-    width = setup.profile.width
-    return experiments.compare(
-        {"3x3 only": partial(nets.CifarNet, width),
-         MIXED: partial(nets.CifarNet, width,
-                                    unit=nets.mixed_unit((1, 3, 5), SPLIT))},
-        data, setup.profile, seeds=setup.seeds, device=setup.device)
-
-
 def inception_reading(results: experiments.Results) -> str:
     """A reading of the training table."""
     multi, single = results[MIXED], results["3x3 only"]
@@ -142,14 +124,14 @@ class Ablation:
         return [a - b for a, b in zip(self.intact, self.silenced[k])]
 
 
-def branch_ablation(results: experiments.Results, data: CifarData) -> Ablation:
+def branch_ablation(results: experiments.Results, data: CifarData, name: str = MIXED) -> Ablation:
     """Silence one kernel size's branches in every unit of the trained multi-size networks and
     measure test accuracy again, each seed's network on the same test images (no flip
     averaging). A silenced branch outputs each channel's mean over the batch and the map: it
     carries no information about the image, but the layers after it still see the mean they
     were trained on (zeros would also shift every batch norm downstream, which costs accuracy
     whatever the branch did)."""
-    runs = results[MIXED].runs
+    runs = results[name].runs
 
     def accuracy(model: nn.Module, silenced: int | None) -> float:
         def silence(module, inputs, output):
@@ -166,16 +148,17 @@ def branch_ablation(results: experiments.Results, data: CifarData) -> Ablation:
                     {k: [accuracy(run.model, k) for run in runs] for k in (1, 3, 5)})
 
 
-def ablation_table(ablation: Ablation) -> Table:
+def ablation_table(ablation: Ablation, split: tuple[int, int, int]) -> Table:
+    """The ablation per kernel size; ``split``: the units' channel shares of 1×1, 3×3, 5×5."""
     seeds = len(ablation.intact)
     mean = lambda values: sum(values) / len(values)
     rows = [{"branch silenced": "none", "share of each unit's channels": "—",
              "test accuracy": f"{100 * mean(ablation.intact):.1f}%", "drop (points)": "—"}]
-    shares = dict(zip((1, 3, 5), SPLIT))
+    shares = dict(zip((1, 3, 5), split))
     for k, share in shares.items():
         drops = [100 * d for d in ablation.drops(k)]
         rows.append({"branch silenced": f"{k}×{k}",
-                     "share of each unit's channels": f"{share}/{sum(SPLIT)}",
+                     "share of each unit's channels": f"{share}/{sum(split)}",
                      "test accuracy": f"{100 * mean(ablation.silenced[k]):.1f}%",
                      "drop (points)": f"{mean(drops):.1f} ({min(drops):.1f} to {max(drops):.1f})"})
     return Table(rows, caption=f"The trained multi-size networks with one kernel size's branches "

@@ -7,30 +7,19 @@
 
 from __future__ import annotations
 
-from functools import partial
-
 import matplotlib.pyplot as plt
 from torch import nn
 
-from convbook import blocks, census, experiments, measure, nets, stats
+from convbook import blocks, census, experiments, measure, stats
 from convbook.blocks import BottleneckConv
 from convbook.blocks.validate import check_positive
-from convbook.book import Setup
-from convbook.data import CifarData
 from convbook.errors import ConfigError
 from convbook.explore import View, labels
 from convbook.tables import Table
 from convbook.viz.style import legend_outside, log_ticks
 
 CHAPTER = "04-bottleneck"
-# He et al.'s Fig. 5 pairing at CIFAR scale: one block per stage, basic (two 3×3 at the
-# stage's width) against bottleneck (1×1 → 3×3 at that width → 1×1 to four times it), which
-# cost about the same. Depths 6n + 2 and 9n + 2 with n = 1.
 BASIC, BOTTLENECK = "basic blocks (ResNet-8)", "bottleneck blocks (ResNet-11)"
-DEPTHS = {BASIC: (8, "basic"), BOTTLENECK: (11, "bottleneck")}
-# Residual networks cost about twice a CifarNet per image on a CPU: the book profile trains on
-# half the training images (same epochs), as chapter 8 does.
-TRAIN_SIZE = {"book": 5_000}
 # The architectures the forecast can be checked on (torchvision builders, random weights):
 # GoogLeNet, where 1×1 reductions were introduced at scale, and what came after.
 LATER_NETS = ("googlenet", "resnet50", "mobilenet_v2", "shufflenet_v2_x1_0", "convnext_tiny")
@@ -68,26 +57,6 @@ def forecast_census() -> tuple[list[census.Census], Table]:
                           "random weights (nothing downloaded); 1×1 includes ConvNeXt's "
                           "per-position linear layers. The rest: fully connected layers and "
                           "norms.")
-
-
-def data(setup: Setup) -> CifarData:
-    return setup.data(train_size=TRAIN_SIZE.get(setup.profile.name))
-
-
-def block_width(setup: Setup) -> int:
-    """Inner width of the first stage: half the profile's, so the bottleneck's outputs (four
-    times wider) stay within a CPU's budget."""
-    return max(setup.profile.width // 2, 4)
-
-
-def run_blocks(setup: Setup, data: CifarData) -> experiments.Results:
-    """A CIFAR ResNet of basic blocks against one of bottleneck blocks with the same inner
-    widths (about equal parameters and MACs), from every seed."""
-    w = block_width(setup)
-    variants = {name: partial(nets.CifarResNet, depth, w, block=block)
-                for name, (depth, block) in DEPTHS.items()}
-    return experiments.compare(variants, data, setup.profile, seeds=setup.seeds,
-                               device=setup.device)
 
 
 def blocks_reading(results: experiments.Results) -> str:

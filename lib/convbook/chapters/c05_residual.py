@@ -8,36 +8,18 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import partial
 
 import matplotlib.pyplot as plt
 import torch
 
-from convbook import experiments, gradients, nets, stats
+from convbook import experiments, gradients, stats
 from convbook.blocks.validate import check_positive
-from convbook.book import Setup
 from convbook.data import CifarData
+from convbook.errors import ConfigError
 from convbook.explore import View, labels
 
 CHAPTER = "05-residual"
-DEPTHS = {"smoke": (8, 14), "book": (8, 20), "full": (8, 20, 32, 56)}
 VANISHING = 0.1  # first-layer gradient below a tenth of the last layer's counts as vanishing
-# Twenty narrow layers cost three CifarNets per image on a CPU: the book profile trains these
-# networks on 4,000 training images (same epochs) to stay within its time budget.
-TRAIN_SIZE = {"book": 4_000}
-
-
-def data(setup: Setup) -> CifarData:
-    return setup.data(train_size=TRAIN_SIZE.get(setup.profile.name))
-
-
-def depths(setup: Setup) -> tuple[int, ...]:
-    return DEPTHS.get(setup.profile.name, DEPTHS["book"])
-
-
-def width(setup: Setup) -> int:
-    """Half the profile's width: these networks are deep."""
-    return max(setup.profile.width // 2, 4)
 
 
 def stage_boundaries(depth: int) -> tuple[float, float]:
@@ -45,19 +27,6 @@ def stage_boundaries(depth: int) -> tuple[float, float]:
     2n per stage): between stages 1 and 2, and 2 and 3, as positions between layer indices."""
     n = (depth - 2) // 6
     return (1 + 2 * n + 0.5, 1 + 4 * n + 0.5)
-
-
-def run_depths(setup: Setup, data: CifarData) -> experiments.Results:
-    """Plain and residual CIFAR ResNets at each depth; the shallowest and the deepest of each
-    kind (the comparisons verdicts rest on) run every seed, the depths between one. Final training error
-    is measured on the unaugmented training images with the final weights."""
-    ds = depths(setup)
-    variants = {f"{kind} {d}": partial(nets.CifarResNet, d, width(setup), skip=kind == "residual")
-                for kind in ("plain", "residual") for d in ds}
-    deciding = {f"plain {ds[0]}", f"plain {ds[-1]}", f"residual {ds[0]}", f"residual {ds[-1]}"}
-    return experiments.compare(variants, data, setup.profile, seeds=setup.seeds,
-                               device=setup.device, measure_train_error=True,
-                               secondary=[n for n in variants if n not in deciding])
 
 
 def train_error_difference(results: experiments.Results, a: str, b: str,
@@ -89,8 +58,13 @@ class Degradation:
 
 
 def degradation(results: experiments.Results, ds: tuple[int, ...]) -> Degradation:
-    """The training-error differences the verdicts rest on. C5.3's two (plain minus residual
-    at the greatest depth; residual deep minus shallow) share the 5 % error rate."""
+    """The training-error differences the verdicts rest on, between the variants named
+    "plain D" and "residual D" at the shallowest and deepest of the depths ``ds``. C5.3's two
+    (plain minus residual at the greatest depth; residual deep minus shallow) share the 5 %
+    error rate."""
+    if len(ds) < 2 or sorted(ds) != list(ds):
+        raise ConfigError(f"depths must be at least two, in increasing order, e.g. (8, 20); "
+                          f"got {ds!r}")
     shared = stats.shared_confidence(2)
     return Degradation(
         ds[0], ds[-1],

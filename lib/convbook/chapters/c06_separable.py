@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from fractions import Fraction
-from functools import partial
 
 import matplotlib.pyplot as plt
 from torch import nn
@@ -16,7 +15,6 @@ from torch import nn
 from convbook import experiments, measure, nets, stats
 from convbook.blocks.validate import check_positive
 from convbook.book import Setup
-from convbook.data import CifarData
 from convbook.explore import View, labels
 from convbook.viz.style import log_ticks
 
@@ -31,40 +29,18 @@ MUCH_FEWER = 0.5  # "a lot": at most half the parameters
 # of Xception's unit, which feed the pointwise layer directly.
 STANDARD, MOBILENET, XCEPTION = ("standard, same depth", "separable, MobileNet's unit",
                                  "separable, Xception's unit")
-# Three networks from every seed cost about two chapters' worth of training on a CPU: the book
-# profile trains on half the training images (same epochs), as chapters 4 and 8 do.
-TRAIN_SIZE = {"book": 5_000}
-
-
-def data(setup: Setup) -> CifarData:
-    return setup.data(train_size=TRAIN_SIZE.get(setup.profile.name))
-
-
 def matched_width(build, target: int, width: int) -> int:
     """The width of ``build`` whose parameter count is closest to ``target``."""
     return nets.width_for_params(build, target, candidates=range(max(width // 2, 2), 4 * width + 1))
 
 
-def widths(setup: Setup) -> dict[str, int]:
-    """Each network's width, matched to the standard one-unit-per-stage net's parameters."""
-    width = setup.profile.width
+def widths(width: int) -> dict[str, int]:
+    """Each network's width, matched to the parameters of the standard one-unit-per-stage
+    net at base width ``width``."""
     target = measure.count_params(nets.CifarNet(width))
     separable = matched_width(lambda w: nets.CifarNet(w, unit=nets.separable_unit()), target, width)
     return {STANDARD: matched_width(lambda w: nets.CifarNet(w, blocks_per_stage=2), target, width),
             MOBILENET: separable, XCEPTION: separable}
-
-
-def run_separable(setup: Setup, data: CifarData) -> experiments.Results:
-    """The standard network of the same depth against separable units with (MobileNet) and
-    without (Xception) batch norm and ReLU between depthwise and pointwise, all at about
-    equal parameters and from every seed."""
-    w = widths(setup)
-    return experiments.compare(
-        {STANDARD: partial(nets.CifarNet, w[STANDARD], blocks_per_stage=2),
-         MOBILENET: partial(nets.CifarNet, w[MOBILENET], unit=nets.separable_unit()),
-         XCEPTION: partial(nets.CifarNet, w[XCEPTION],
-                           unit=nets.separable_unit(between=False))},
-        data, setup.profile, seeds=setup.seeds, device=setup.device)
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@
 
 from __future__ import annotations
 
-from functools import partial
+import re
 
 import matplotlib.pyplot as plt
 from torch import nn
@@ -16,14 +16,11 @@ from torch import nn
 from convbook import blocks, designs, experiments, measure, nets, stats
 from convbook.blocks.validate import check_groups, check_positive
 from convbook.book import Setup
-from convbook.data import CifarData
 from convbook.explore import View, labels
 from convbook.tables import Table
 from convbook.viz.connectivity import connectivity, plot_connectivity
 
 CHAPTER = "07-shuffle"
-GROUPS = (2, 4)
-DECIDING_GROUPS = 4  # g² <= C at the book's width: one shuffle can reach every input
 
 
 def name(groups: int, shuffle: bool) -> str:
@@ -51,31 +48,30 @@ def group_speed(setup: Setup) -> Table:
                                                  device=setup.device)
 
 
-def run_shuffle(setup: Setup, data: CifarData) -> experiments.Results:
-    """Grouped 3×3 units with and without a shuffle after each; only g = 4 (where a shuffle
-    can connect every input to every output of two layers) runs every seed."""
-    width = setup.profile.width
-    variants = {name(g, s): partial(grouped_net, width, g, s)
-                for g in GROUPS for s in (False, True)}
-    return experiments.compare(
-        variants, data, setup.profile, seeds=setup.seeds, device=setup.device,
-        secondary=[n for n in variants if not n.startswith(f"g={DECIDING_GROUPS},")])
+def groups_of(results: experiments.Results) -> list[int]:
+    """The group counts a shuffle comparison trained (its variants are named by ``name``)."""
+    found = sorted({int(m.group(1)) for v in results
+                    if (m := re.fullmatch(r"g=(\d+), (?:no )?shuffle", v.name))})
+    for g in found:
+        for shuffle in (False, True):
+            results[name(g, shuffle)]  # raises, naming the variants there, if one is missing
+    return found
 
 
-def shuffle_reading(results: experiments.Results) -> str:
+def shuffle_reading(results: experiments.Results, g_deciding: int) -> str:
     """A reading of the shuffle table: the gain at each g, and the seed spread at the deciding g."""
     gains = {g: results[name(g, True)].test_accuracy - results[name(g, False)].test_accuracy
-             for g in GROUPS}
-    deciding = [results[name(DECIDING_GROUPS, s)] for s in (False, True)]
+             for g in groups_of(results)}
+    deciding = [results[name(g_deciding, s)] for s in (False, True)]
     spread = max(v.accuracy_sd for v in deciding)
     listed = ", ".join(f"{100 * gain:+.1f} points at g = {g}" for g, gain in gains.items())
     text = f"Shuffled minus unshuffled test accuracy: {listed}."
     if min(len(v.runs) for v in deciding) < 2:
         return text + " With one seed the seed-to-seed spread is not measured."
-    return (text + f" At g = {DECIDING_GROUPS} the networks' accuracy varies by "
+    return (text + f" At g = {g_deciding} the networks' accuracy varies by "
             f"{100 * spread:.1f} points (sd) from seed to seed, "
             + ("at least as much as the gain: the verdict weighs the two." if
-               spread >= abs(gains[DECIDING_GROUPS]) else
+               spread >= abs(gains[g_deciding]) else
                "less than the gain; the verdict also counts the test images' sampling."))
 
 
@@ -100,16 +96,18 @@ def unit_costs() -> Table:
     return measure.compare_models(models, input_size=(240, 28, 28))
 
 
-def verdict_c71(results: experiments.Results) -> stats.Verdict:
-    """C7.1: test accuracy with the shuffle minus without, at g = 4 (same parameters and
-    MACs). Other group counts ran one seed and are reported, not judged."""
-    v = results.verdict("C7.1", name(DECIDING_GROUPS, True), name(DECIDING_GROUPS, False),
-                        f"Test accuracy at g = {DECIDING_GROUPS}, with shuffle minus without "
+def verdict_c71(results: experiments.Results, g_deciding: int) -> stats.Verdict:
+    """C7.1: test accuracy with the shuffle minus without, at g = ``g_deciding`` (same
+    parameters and MACs). Other group counts ran one seed and are reported, not judged."""
+    v = results.verdict("C7.1", name(g_deciding, True), name(g_deciding, False),
+                        f"Test accuracy at g = {g_deciding}, with shuffle minus without "
                         "(identical parameters and MACs)")
-    others = [g for g in GROUPS if g != DECIDING_GROUPS]
+    others = [g for g in groups_of(results) if g != g_deciding]
     single = ", ".join(f"{100 * (results[name(g, True)].test_accuracy - results[name(g, False)].test_accuracy):+.1f} "
                        f"points at g = {g}" for g in others)
-    v.text += f" One seed each, not judged: {single}."
+    if others:
+        v.text += f" One seed each, not judged: {single}."
+    v.numbers["groups"] = g_deciding
     return v
 
 
@@ -125,25 +123,14 @@ ALEXNET_MAC_FACTOR = 8
 COMPARABLE = 0.02  # "comparable": not more than 2 points less accurate
 
 
-def c72_widths(setup: Setup) -> dict[str, int]:
-    reference = designs.reference_width(setup.profile)
+def c72_widths(reference: int) -> dict[str, int]:
+    """Each C7.2 network's width: the ShuffleNet-style one at ``reference``, the MobileNet-style
+    one at its MACs, the AlexNet-style one at ``ALEXNET_MAC_FACTOR`` times them."""
     target = designs.macs("shuffle", reference)
     widths = designs.equal_mac_widths(["separable"], target)
     widths.update(designs.equal_mac_widths(["dense"], ALEXNET_MAC_FACTOR * target))
     widths["shuffle"] = reference
     return {name: widths[design] for name, design in C72_DESIGNS.items()}
-
-
-def run_networks(setup: Setup, data: CifarData) -> experiments.Results:
-    """ShuffleNet-, MobileNet- and AlexNet-style networks in one frame (``designs``): the first
-    two at equal MACs, the AlexNet-style one at ``ALEXNET_MAC_FACTOR`` times as many; every
-    seed, on ``designs.task_data`` (in `book`, a smaller task than the chapter's other runs)."""
-    widths = c72_widths(setup)
-    recipe = designs.task_recipe(setup.profile)
-    variants = {name: partial(designs.network, design, widths[name])
-                for name, design in C72_DESIGNS.items()}
-    return experiments.compare(variants, data, setup.profile, seeds=setup.seeds,
-                               device=setup.device, recipe=recipe)
 
 
 def comparable_label(diff: stats.Difference, margin: float = COMPARABLE) -> str:
@@ -198,7 +185,7 @@ def networks_reading(results: experiments.Results) -> str:
 def one_minute(c71: stats.Verdict, c72: stats.Verdict) -> str:
     return (f"A shuffle lets every output of two grouped layers see every input when g² ≤ C, "
             f"with no parameters or MACs (it is a memory copy). Accuracy at g = "
-            f"{DECIDING_GROUPS}, shuffle minus none: {c71.numbers['difference']} (C7.1 "
+            f"{c71.numbers['groups']}, shuffle minus none: {c71.numbers['difference']} (C7.1 "
             f"{c71.label}). C7.2: {c72.label}.")
 
 

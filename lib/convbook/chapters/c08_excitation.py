@@ -7,45 +7,21 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import partial
 from itertools import pairwise
 
 import matplotlib.pyplot as plt
 import torch
 
-from convbook import excitation, experiments, measure, nets, stats, zoo
-from convbook.book import Setup
+from convbook import excitation, experiments, measure, stats, zoo
 from convbook.data import CifarData
 from convbook.errors import ConfigError
 from convbook.explore import View, labels
 from convbook.tables import Table
-from convbook.train import seed_everything
 from convbook.viz.style import legend_outside
 
 CHAPTER = "08-squeeze-excitation"
-DEPTH = 14
 DECIDING_REDUCTION = 2  # chosen before the run: r = 8 leaves 1-4 hidden units at this width
-# A 14-layer residual network costs two CifarNets per image on a CPU: the book profile trains
-# on half the training images (same epochs) to stay within its time budget.
-TRAIN_SIZE = {"book": 5_000}
-
-
-def data(setup: Setup) -> CifarData:
-    return setup.data(train_size=TRAIN_SIZE.get(setup.profile.name))
-
-
-def width(setup: Setup) -> int:
-    return max(setup.profile.width // 2, 4)
-
-
-def run_se(setup: Setup, data: CifarData) -> experiments.Results:
-    w = width(setup)
-    variants = {"no SE": partial(nets.CifarResNet, DEPTH, w)}
-    variants |= {f"SE, r={r}": partial(nets.CifarResNet, DEPTH, w, se_reduction=r) for r in (2, 8)}
-    return experiments.compare(variants, data, setup.profile, seeds=setup.seeds,
-                               device=setup.device, secondary=("SE, r=8",))
-
-
+SE = f"SE, r={DECIDING_REDUCTION}"  # the deciding variant's name
 def resnet50_overhead() -> float:
     """SE-ResNet-50's extra parameters as a share of ResNet-50's."""
     return measure.count_params(zoo.se_resnet50()) / measure.count_params(zoo.resnet50()) - 1
@@ -73,14 +49,14 @@ class Specificity:
         return len(self.trained[0])
 
 
-def specificity(results: experiments.Results, data: CifarData, setup: Setup) -> Specificity:
+def specificity(results: experiments.Results, data: CifarData, device) -> Specificity:
+    """Per seed, the SE blocks' measures in the trained ``SE`` network and in the same network
+    as that seed built it, untrained."""
     labels = data.test[1].cpu()
     trained, untrained = [], []
-    for run in results[f"SE, r={DECIDING_REDUCTION}"].runs:
+    for run in results[SE].runs:
         trained.append(excitation.block_measures(run.model, data.test[0], labels))
-        seed_everything(run.seed)  # as training does: the run's initial weights
-        fresh = nets.CifarResNet(DEPTH, width(setup), se_reduction=DECIDING_REDUCTION)
-        fresh.to(setup.device)
+        fresh = results[SE].initial_model(run.seed).to(device)  # the run's initial weights
         # its batch norms as they are on the first training step, not mean 0 / variance 1
         excitation.recalibrate_batch_norm(fresh, data.train[0][:CALIBRATION_IMAGES])
         untrained.append(excitation.block_measures(fresh, data.test[0], labels))

@@ -26,7 +26,7 @@ from matplotlib.patches import Rectangle
 from torch import nn
 
 import convbook
-from convbook import experiments, measure, receptive, segmentation, stats
+from convbook import experiments, measure, profiles, receptive, segmentation, stats
 from convbook.blocks.validate import check_positive
 from convbook.cache import load_checked, save_atomic
 from convbook.errors import ConfigError
@@ -111,7 +111,7 @@ class RingData:
 
 
 def ring_data(profile_name: str) -> RingData:
-    task = TASK.get(profile_name, TASK["book"])
+    task = profiles.choose(TASK, profile_name, "c09.TASK")
     images, targets = rings(task["train"] + task["test"])
     n = task["train"]
     return RingData((images[:n], targets[:n]), (images[n:], targets[n:]))
@@ -494,12 +494,12 @@ def compare_dense(builds: dict[str, callable], data: RingData, recipe: DenseReci
 
 
 def recipe_for(profile_name: str) -> DenseRecipe:
-    return DenseRecipe(epochs=TASK.get(profile_name, TASK["book"])["epochs"])
+    return DenseRecipe(epochs=profiles.choose(TASK, profile_name, "c09.TASK")["epochs"])
 
 
 def run_schedules(setup, data: RingData) -> DenseResults:
     """The four six-layer networks of SCHEDULES, from every seed of the profile."""
-    width = TASK.get(setup.profile.name, TASK["book"])["width"]
+    width = profiles.choose(TASK, setup.profile.name, "c09.TASK")["width"]
     builds = {name: partial(DilatedNet, rates, width) for name, rates in SCHEDULES.items()}
     return compare_dense(builds, data, recipe_for(setup.profile.name), setup.seeds,
                          setup.device, setup.profile.name)
@@ -512,7 +512,7 @@ CONTEXT_VARIANTS = {"front end alone": "none", "context module, identity init": 
 def run_context(setup, data: RingData) -> DenseResults:
     """The front end alone, and with the context module from identity and random
     initialisation."""
-    width = TASK.get(setup.profile.name, TASK["book"])["width"]
+    width = profiles.choose(TASK, setup.profile.name, "c09.TASK")["width"]
     builds = {name: partial(ContextNet, width, init) for name, init in CONTEXT_VARIANTS.items()}
     return compare_dense(builds, data, recipe_for(setup.profile.name), setup.seeds,
                          setup.device, setup.profile.name, latency=False)

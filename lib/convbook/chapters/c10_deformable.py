@@ -22,7 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from convbook import experiments, measure, stats
+from convbook import experiments, measure, profiles, stats
 from convbook.blocks import ConvBNAct, DeformableConv2d
 from convbook.blocks.validate import check_positive
 from convbook.data import CifarData
@@ -124,7 +124,7 @@ class DigitData:
 
 
 def digit_data(profile_name: str) -> DigitData:
-    task = TASK.get(profile_name, TASK["book"])
+    task = profiles.choose(TASK, profile_name, "c10.TASK")
     x, y, _ = digits(task["train"], TRAIN_SCALES, seed=DATA_SEED)
     tests = {s: digits(task["test_per_scale"], (s, s), seed=DATA_SEED + 1 + i)
              for i, s in enumerate(TEST_SCALES)}
@@ -190,12 +190,12 @@ def cifar_net(width: int, modulated: bool | None) -> nn.Module:
 def digits_recipe(profile: Profile) -> Recipe:
     """The book's recipe without crops and flips (a flipped 2 is no digit; a crop would cut
     off the large ones) and without flip test-time augmentation."""
-    task = TASK.get(profile.name, TASK["book"])
+    task = profiles.choose(TASK, profile.name, "c10.TASK")
     return profile.recipe.with_(epochs=task["epochs"], augment=False, flip_tta=False)
 
 
 def run_digits(setup, data: DigitData) -> Results:
-    width = TASK.get(setup.profile.name, TASK["book"])["width"]
+    width = profiles.choose(TASK, setup.profile.name, "c10.TASK")["width"]
     variants = {name: partial(digit_net, width, flag) for name, flag in VARIANTS.items()}
     return experiments.compare(variants, cifar_style(data), setup.profile, seeds=setup.seeds,
                                device=setup.device, recipe=digits_recipe(setup.profile))

@@ -21,7 +21,7 @@ import matplotlib.pyplot as plt
 import torch
 from torch import nn
 
-from convbook import census, designs, experiments, guidelines, nets, records, stats
+from convbook import census, designs, experiments, guidelines, nets, profiles, records, stats
 from convbook.blocks.convnext import ConvNeXtBlock
 from convbook.blocks.weighted import DenseWeightedStage, WeightedBlock
 from convbook.book import Setup, VerdictList, badge
@@ -67,7 +67,7 @@ Q1_PLANS = {
 
 
 def q1_plan(setup: Setup) -> Q1Plan:
-    return Q1_PLANS.get(setup.profile.name, Q1_PLANS["book"])
+    return profiles.choose(Q1_PLANS, setup.profile.name, "c11.Q1_PLANS")
 
 
 def q1_data(setup: Setup) -> CifarData:

@@ -1,0 +1,343 @@
+"""Run variants × seeds under one profile, cache finished runs, return typed results.
+
+Every variant is built from each seed, trained by ``train.fit`` on the same data with the same
+recipe, scored on every test image (the per-image correctness is kept, so comparisons are
+paired), and measured by ``measure`` (parameters, MACs, latency). A finished run is stored
+under ``cache_dir()/runs``, keyed by everything that shapes its result: the model's structure,
+its initial weights and the code of its modules, the recipe, the training code, the data's
+contents, the seed, the device type and the library versions. Cache files are written
+atomically; one that cannot be read is reported, deleted and rebuilt; a cache that cannot be
+written warns once and the run goes on without it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import inspect
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from convbook import measure, records, stats
+from convbook import train as train_module
+from convbook.cache import load_checked, save_atomic, warn_once
+from convbook.data import CifarData, cache_dir
+from convbook.errors import ConfigError
+from convbook.explore import static_mode
+from convbook.profiles import Profile
+from convbook.tables import Table
+from convbook.train import (
+    FitResult,
+    Recipe,
+    default_amp,
+    fit,
+    pick_device,
+    precision_text,
+    seed_everything,
+)
+
+
+@dataclass
+class Run:
+    """One variant trained from one seed."""
+
+    seed: int
+    test_accuracy: float
+    correct: torch.Tensor  # bool, one entry per test image
+    history: list[dict]
+    final_train_error: float | None
+    model: nn.Module
+    cached: bool = False
+
+
+@dataclass
+class Variant:
+    """One variant across seeds: its cost (measured once) and its runs."""
+
+    name: str
+    params: int
+    macs: int
+    runs: list[Run]
+    latency: dict[str, float] = field(default_factory=dict)  # seconds per batch
+    build: Callable[[], nn.Module] | None = None  # the factory every run started from
+
+    def initial_model(self, seed: int) -> nn.Module:
+        """The network exactly as run ``seed`` started: built from the same seed, untrained."""
+        if self.build is None:
+            raise ConfigError(f"variant {self.name!r} does not keep its factory")
+        seed_everything(seed)
+        return self.build()
+
+    @property
+    def accuracies(self) -> list[float]:
+        return [run.test_accuracy for run in self.runs]
+
+    @property
+    def test_accuracy(self) -> float:
+        """Mean test accuracy over seeds."""
+        return sum(self.accuracies) / len(self.runs)
+
+    @property
+    def accuracy_sd(self) -> float:
+        """Standard deviation of test accuracy across seeds (0 with one seed)."""
+        return float(torch.tensor(self.accuracies).std()) if len(self.runs) > 1 else 0.0
+
+    def accuracy_text(self) -> str:
+        """Mean test accuracy for prose: "66.4 % (sd 0.4 over seeds)", or "(one seed)"."""
+        spread = (f"sd {100 * self.accuracy_sd:.1f} over seeds" if len(self.runs) > 1
+                  else "one seed")
+        return f"{100 * self.test_accuracy:.1f} % ({spread})"
+
+    @property
+    def model(self) -> nn.Module:
+        """The trained model of the first seed (for figures that look inside a network)."""
+        return self.runs[0].model
+
+    @property
+    def history(self) -> list[dict]:
+        return self.runs[0].history
+
+    @property
+    def correct(self) -> torch.Tensor:
+        """seeds × test images, 1 where the run classified the image correctly."""
+        return torch.stack([run.correct for run in self.runs]).float()
+
+    def row(self, batch_size: int) -> dict:
+        accuracy = f"{100 * self.test_accuracy:.1f}%"
+        if len(self.runs) > 1:
+            accuracy += f" ± {100 * self.accuracy_sd:.1f}"
+        row = {"variant": self.name, "test accuracy": accuracy, "seeds": len(self.runs),
+               "parameters": f"{self.params:,}", "MACs / image": f"{self.macs / 1e6:.2f} M"}
+        if self.latency:
+            row[f"forward ms (batch {batch_size})"] = f"{1000 * self.latency['forward']:.1f}"
+            row["forward + backward ms"] = f"{1000 * self.latency['forward_backward']:.1f}"
+        return row
+
+
+@dataclass
+class Results:
+    """The variants of one comparison and the conditions they ran under."""
+
+    variants: list[Variant]
+    profile: Profile
+    recipe: Recipe
+    data: str
+    device: str
+    seeds: tuple[int, ...]
+    precision: str = ""  # e.g. "bfloat16 autocast on cpu" (book.precision_text)
+
+    def __getitem__(self, name: str) -> Variant:
+        for variant in self.variants:
+            if variant.name == name:
+                return variant
+        raise KeyError(f"no variant {name!r}; variants: "
+                       f"{', '.join(v.name for v in self.variants)}")
+
+    def __iter__(self):
+        return iter(self.variants)
+
+    def __len__(self) -> int:
+        return len(self.variants)
+
+    def difference(self, a: str, b: str, confidence: float = 0.95) -> stats.Difference:
+        """Test accuracy of ``a`` minus that of ``b``, paired over the seeds both ran and the
+        test images, with the interval of ``stats.paired_difference``."""
+        va, vb = self[a], self[b]
+        seeds = [s for s in (r.seed for r in va.runs) if s in {r.seed for r in vb.runs}]
+        if not seeds:
+            raise ConfigError(f"{a!r} and {b!r} share no seed, so they cannot be paired")
+
+        def pick(variant: Variant) -> torch.Tensor:  # rows in seed order, so they pair
+            runs = sorted((r for r in variant.runs if r.seed in seeds), key=lambda r: r.seed)
+            return torch.stack([r.correct for r in runs]).float()
+        return stats.paired_difference(pick(va), pick(vb), confidence)
+
+    def verdict(self, claim: str, a: str, b: str, what: str, direction: int = +1,
+                **options) -> stats.Verdict:
+        """The verdict on "``a`` − ``b`` in test accuracy has the sign ``direction``", from
+        their paired difference (``stats.verdict_on_difference``; ``options`` go there)."""
+        return stats.verdict_on_difference(claim, self.difference(a, b), what, direction,
+                                           **options)
+
+    def caption(self) -> str:
+        seeds = len(self.seeds)
+        latency = ("; latency: median of repeated timed batches (torch.utils.benchmark), "
+                   f"training batch size, {self.device}"
+                   if any(v.latency for v in self.variants) else "")
+        versions = records.versions()
+        return (f"{self.data}; {self.recipe.epochs} epochs (recipe: see 'Training recipe'); "
+                f"profile '{self.profile.name}'; device {self.device}, trained in "
+                f"{self.precision or 'float32'} (torch {versions['torch']}, torchvision "
+                f"{versions['torchvision']}); accuracy is the mean over {seeds} "
+                f"seed{'s' if seeds > 1 else ''}"
+                f"{' ± its standard deviation' if seeds > 1 else ''}{latency}.")
+
+    def rows(self) -> list[dict]:
+        return [v.row(self.recipe.batch_size) for v in self.variants]
+
+    def table(self) -> Table:
+        return Table(self.rows(), caption=self.caption())
+
+    def _repr_html_(self) -> str:
+        html = self.table()._repr_html_()
+        if static_mode():  # on the website, the recipe page sits beside every chapter
+            html += ('<p class="convbook-recipe-link">How these networks were trained and how '
+                     'the intervals are computed: <a href="recipe.html">Training recipe</a>.</p>')
+        return html
+
+    def __repr__(self) -> str:
+        return repr(self.table())
+
+
+# --- the cache key ---------------------------------------------------------------------------
+
+def source_digest(objects) -> str:
+    digest = hashlib.sha256()
+    for obj in objects:
+        try:
+            digest.update(inspect.getsource(obj).encode())
+        except (OSError, TypeError):
+            digest.update(repr(obj).encode())
+    return digest.hexdigest()
+
+
+def model_digest(model: nn.Module) -> dict:
+    """Structure (repr, with every block's flags in its extra_repr), the initial weights, and
+    the source code of every module class the model is made of."""
+    weights = hashlib.sha256()
+    for name, tensor in model.state_dict().items():
+        weights.update(name.encode())
+        weights.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+    classes = sorted({type(m) for m in model.modules()}, key=lambda c: c.__qualname__)
+    return {"repr": repr(model), "init": weights.hexdigest(),
+            "code": source_digest(c for c in classes if not c.__module__.startswith("torch."))}
+
+
+def run_key(model: nn.Module, recipe: Recipe, seed: int, data: CifarData, device: torch.device,
+            extra: dict | None = None) -> str:
+    """The cache key of one run: a digest of everything that shapes its result."""
+    from convbook import data as data_module
+
+    described = {
+        "model": model_digest(model),
+        "recipe": sorted(recipe.__dict__.items()),
+        "seed": seed,
+        "data": data.digest(),
+        "device": device.type,
+        "training code": source_digest([train_module, data_module.CifarData]),
+        "versions": sorted(records.versions().items()),
+        "threads": torch.get_num_threads(),
+        "extra": sorted((extra or {}).items()),
+    }
+    return hashlib.sha256(json.dumps(described, default=str).encode()).hexdigest()[:24]
+
+
+def runs_dir() -> Path | None:
+    folder = cache_dir() / "runs"
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        warn_once(f"the run cache {folder} cannot be created ({exc}); runs are not cached. "
+                   f"Set CONVBOOK_CACHE to a writable folder to keep them.")
+        return None
+    return folder
+
+
+# --- running ----------------------------------------------------------------------------------
+
+def train_run(
+    build: Callable[[], nn.Module],
+    data: CifarData,
+    recipe: Recipe,
+    seed: int = 0,
+    cache: bool = True,
+    device: str | torch.device | None = None,
+    measure_train_error: bool = False,
+    amp: bool | None = None,
+) -> Run:
+    """Build a model from ``seed``, train it by ``recipe`` and test it, or load the run from
+    the cache. ``amp`` (default: ``train.default_amp`` for the device) is part of the key."""
+    device = pick_device(device)
+    amp = default_amp(device) if amp is None else amp
+    seed_everything(seed)
+    model = build()
+    if not isinstance(model, nn.Module):
+        raise ConfigError(f"a variant's factory must return an nn.Module, got "
+                          f"{type(model).__name__}; pass e.g. partial(nets.CifarNet, 16)")
+    folder = runs_dir() if cache else None
+    # mixed precision depends on the machine (train.default_amp): part of what shapes a run
+    extra = {"measure_train_error": measure_train_error, "amp": amp}
+    path = folder / f"{run_key(model, recipe, seed, data, device, extra)}.pt" if folder else None
+    stored = load_checked(path, {"result", "state_dict"}) if path is not None else None
+    if stored is not None:
+        model.load_state_dict(stored["state_dict"])
+        model.to(device)
+        result = FitResult(**stored["result"])
+        cached = True
+    else:
+        result = fit(model, data.train, data.test, recipe, device=device, seed=seed,
+                     measure_train_error=measure_train_error, amp=amp)
+        cached = False
+        if path is not None:
+            state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
+            save_atomic({"result": result.__dict__, "state_dict": state}, path)
+    model.eval()
+    correct = result.predictions.long() == data.test[1].cpu()
+    return Run(seed=seed, test_accuracy=result.test_accuracy, correct=correct,
+               history=result.history, final_train_error=result.final_train_error,
+               model=model, cached=cached)
+
+
+def compare(
+    variants: dict[str, Callable[[], nn.Module]],
+    data: CifarData,
+    profile: Profile,
+    seeds: Sequence[int] | None = None,
+    cache: bool = True,
+    device: str | torch.device | None = None,
+    recipe: Recipe | None = None,
+    latency: bool = True,
+    secondary: Sequence[str] = (),
+    measure_train_error: bool = False,
+    record_as: str = "",
+    amp: bool | None = None,
+) -> Results:
+    """Train every variant (name -> model factory) on every seed under the same conditions.
+
+    ``seeds`` defaults to the profile's; variants named in ``secondary`` (those no verdict
+    rests on) run the first seed only. ``latency`` times each variant's forward and
+    forward+backward pass at the training batch size on the device. ``amp``: mixed precision
+    (default: ``train.default_amp`` for the device), named in the table's caption. Inside a book build each
+    variant is also added to the build's results file (``records``), its name followed by
+    ``record_as`` when given (two comparisons of one chapter that reuse variant names).
+    """
+    if not variants:
+        raise ConfigError("compare needs at least one variant: {'name': factory, ...}")
+    unknown = set(secondary) - set(variants)
+    if unknown:
+        raise ConfigError(f"secondary names unknown variants {sorted(unknown)}")
+    device = pick_device(device)
+    amp = default_amp(device) if amp is None else amp
+    recipe = recipe or profile.recipe
+    seeds = tuple(profile.seed_list() if seeds is None else seeds)
+    if not seeds:
+        raise ConfigError("compare needs at least one seed, e.g. seeds=[0, 1, 2]")
+    out = []
+    for name, build in variants.items():
+        these = seeds[:1] if name in secondary else seeds
+        runs = [train_run(build, data, recipe, seed, cache, device, measure_train_error, amp)
+                for seed in these]
+        model = runs[0].model
+        timing = {}
+        if latency:
+            timing = measure.train_latency(build(), recipe.batch_size, device=device)
+        out.append(Variant(name, measure.count_params(model), measure.count_macs(model),
+                           runs, timing, build))
+    results = Results(out, profile, recipe, data.describe(), device.type, seeds,
+                      precision_text(device, amp))
+    records.record_results(results, record_as)  # for the reflections chapter's figure
+    return results
