@@ -1,6 +1,7 @@
 """Shared fixtures: tests never touch the network or the user's cache."""
 
 import importlib.util
+import sys
 from pathlib import Path
 
 import pytest
@@ -13,6 +14,7 @@ def load_ci_script(name: str):
     """Import one of the pipeline scripts in ci/ as a module."""
     spec = importlib.util.spec_from_file_location(f"ci_{name}", ROOT / "ci" / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up there
     spec.loader.exec_module(module)
     return module
 

@@ -236,7 +236,9 @@ def test_c71_every_label(label):
     one = torch.ones(1, 10)
     others = [_variant(c07.name(g, s), one) for g in (2, 8) for s in (False, True)]
     results = _results([_variant(c07.name(4, True), a), _variant(c07.name(4, False), b), *others])
-    assert c07.verdict_c71(results).label == label
+    verdict = c07.verdict_c71(results, 4)
+    assert verdict.label == label and "at g = 4" in verdict.text
+    assert "g = 2" in verdict.text and "g = 8" in verdict.text  # the others, reported
 
 
 def _c72(vs_mobile, alex_better=0.0, shuffle_params=500):
@@ -338,13 +340,15 @@ def test_branch_ablation_silences_each_kernel_size():
     images = torch.randint(0, 256, (40, 3, 32, 32), dtype=torch.uint8, generator=g)
     labels = torch.randint(0, 10, (40,), generator=g)
     data = CifarData((images, labels), (images, labels), "random")
-    build = partial(nets.CifarNet, 8, unit=nets.mixed_unit((1, 3, 5), c03.SPLIT))
+    split = (4, 2, 2)
+    build = partial(nets.CifarNet, 8, unit=nets.mixed_unit((1, 3, 5), split))
     runs = [experiments.Run(s, 0.0, torch.zeros(40, dtype=torch.bool), [], None,
                             build().eval()) for s in range(2)]
     results = _results([experiments.Variant(c03.MIXED, 0, 0, runs)])
     ablation = c03.branch_ablation(results, data)
-    table = c03.ablation_table(ablation)
+    table = c03.ablation_table(ablation, split)
     assert [row["branch silenced"] for row in table.rows] == ["none", "1×1", "3×3", "5×5"]
+    assert [row["share of each unit's channels"] for row in table.rows[1:]] == ["4/8", "2/8", "2/8"]
     assert "points on average" in c03.ablation_reading(ablation)
     # the hooks are gone afterwards: the intact accuracy is reproducible
     assert ablation.intact == c03.branch_ablation(results, data).intact
@@ -397,9 +401,11 @@ def test_inception_reading_compares_the_gap_with_the_spread():
 
 
 def test_shuffle_reading_needs_seeds_to_speak_of_spread():
-    names = {c07.name(g, s): 0.6 + 0.02 * s for g in c07.GROUPS for s in (False, True)}
-    assert "+2.0 points at g = 4" in c07.shuffle_reading(_accuracies(names))
-    assert "not measured" in c07.shuffle_reading(_accuracies(names, seeds=1))
+    names = {c07.name(g, s): 0.6 + 0.02 * s for g in (2, 4) for s in (False, True)}
+    assert "+2.0 points at g = 4" in c07.shuffle_reading(_accuracies(names), 4)
+    assert "At g = 2" in c07.shuffle_reading(_accuracies(names), 2)
+    assert "not measured" in c07.shuffle_reading(_accuracies(names, seeds=1), 4)
+    assert c07.groups_of(_accuracies(names)) == [2, 4]
 
 
 def test_group_speed_reading_follows_the_times():

@@ -2,7 +2,7 @@
 
 import pytest
 import torch
-from convbook import experiments, profiles, stats
+from convbook import deformation, experiments, nets, profiles, stats, synthetic
 from convbook.blocks import DeformableConv2d
 from convbook.chapters import c10_deformable as c10
 from convbook.errors import ConfigError
@@ -12,29 +12,30 @@ C, R, I, N = stats.CONFIRMED, stats.REFUTED, stats.INCONCLUSIVE, stats.NUANCED
 
 
 def test_digits_have_the_asked_scale_and_lie_inside_the_canvas():
-    small_x, small_y, small_mask = c10.digits(20, (0.5, 0.5), seed=3)
-    _, _, large_mask = c10.digits(20, (1.6, 1.6), seed=3)
+    small_x, small_y, small_mask = synthetic.digits(20, (0.5, 0.5), seed=3)
+    _, _, large_mask = synthetic.digits(20, (1.6, 1.6), seed=3)
     assert small_x.shape == (20, 1, 32, 32) and small_y.min() >= 0 and small_y.max() <= 9
     rows = [torch.nonzero(m.any(1)).flatten() for m in large_mask]
     heights = [int(r.max() - r.min()) + 1 for r in rows]
     assert min(heights) >= 18  # 1.6 × 14 = 22 pixels tall, minus faint antialiased rows
     assert large_mask.sum() > 2 * small_mask.sum()
     with pytest.raises(ConfigError, match="scales"):
-        c10.digits(2, (0.1, 3.0))
+        synthetic.digits(2, (0.1, 3.0))
 
 
 def test_deformable_tail_replaces_only_the_last_units():
-    plain = c10.digit_net(8, None)
-    v1, v2 = c10.digit_net(8, False), c10.digit_net(8, True)
-    assert not c10.deformable_layers(plain)
-    assert len(c10.deformable_layers(v1)) == 2 and not c10.deformable_layers(v1)[0].modulated
-    assert all(layer.modulated for layer in c10.deformable_layers(v2))
+    plain = nets.CifarNet(8, blocks_per_stage=2)
+    v1 = nets.deformable_cifar_net(8, blocks_per_stage=2, deformable=2)
+    v2 = nets.deformable_cifar_net(8, blocks_per_stage=2, deformable=2, modulated=True)
+    assert not deformation.deformable_layers(plain)
+    assert len(deformation.deformable_layers(v1)) == 2 and not deformation.deformable_layers(v1)[0].modulated
+    assert all(layer.modulated for layer in deformation.deformable_layers(v2))
     x = torch.randn(2, 3, 32, 32)
     assert v1(x).shape == plain(x).shape == (2, 10)
     torch.manual_seed(0)
-    a = c10.digit_net(8, None)
+    a = nets.CifarNet(8, blocks_per_stage=2)
     torch.manual_seed(0)
-    b = c10.digit_net(8, False)
+    b = nets.deformable_cifar_net(8, blocks_per_stage=2, deformable=2)
     # the shared layers start from the same weights, and the untrained block is a plain conv
     assert torch.equal(a.features[0][0].weight, b.features[0][0].weight)
 
@@ -42,15 +43,15 @@ def test_deformable_tail_replaces_only_the_last_units():
 def test_effective_dilation_of_a_plain_grid_is_one_and_grows_with_spread():
     block = DeformableConv2d(2, 2, 3)
     points = block.sampling_points(torch.zeros(1, 2, 6, 6))
-    assert torch.allclose(c10.effective_dilation(points), torch.ones(1, 6, 6))
-    assert torch.allclose(c10.effective_dilation(points * 2), 2 * torch.ones(1, 6, 6))
-    assert c10.slope({0.5: 1.0, 1.0: 1.5, 1.5: 2.0}) == pytest.approx(1.0)
+    assert torch.allclose(deformation.effective_dilation(points), torch.ones(1, 6, 6))
+    assert torch.allclose(deformation.effective_dilation(points * 2), 2 * torch.ones(1, 6, 6))
+    assert deformation.slope({0.5: 1.0, 1.0: 1.5, 1.5: 2.0}) == pytest.approx(1.0)
 
 
 def test_cell_masks_split_object_and_background():
     masks = torch.zeros(1, 32, 32, dtype=torch.bool)
     masks[0, 8:16, 8:16] = True
-    on, off = c10.cell_masks(masks, 4, 8)
+    on, off = deformation.cell_masks(masks, 4, 8)
     assert on[0, 2:4, 2:4].all() and on.sum() == 4
     assert not off[0, 1:5, 1:5].any() and off[0, 7, 7]
 
@@ -76,9 +77,9 @@ def test_effective_dilation_counts_only_taps_on_the_map():
     points = block.sampling_points(torch.zeros(1, 2, 6, 6))
     far = points.clone()
     far[..., 2, 1] += 100  # the top-right tap leaves the map: its two pairs drop out
-    on = c10.effective_dilation(far, size=6)
+    on = deformation.effective_dilation(far, size=6)
     assert torch.allclose(on[0, 2, 2], torch.tensor(1.0))
-    assert c10.effective_dilation(far)[0, 2, 2] > 10
+    assert deformation.effective_dilation(far)[0, 2, 2] > 10
 
 
 def test_focus_of_a_plain_grid_is_zero():
@@ -86,11 +87,11 @@ def test_focus_of_a_plain_grid_is_zero():
     points = block.sampling_points(torch.zeros(1, 2, 8, 8))
     obj = torch.zeros(1, 8, 8, dtype=torch.bool)
     obj[0, 2:5, 2:5] = True
-    inside = c10.on_map(points, 8)
-    assert c10._focus(points, inside, obj, 8) == pytest.approx(0.0)
+    inside = deformation.on_map(points, 8)
+    assert deformation._focus(points, inside, obj, 8) == pytest.approx(0.0)
     shifted = points.clone()
     shifted[0, 2, 2] = torch.tensor([3.0, 3.0])  # every tap of (2, 2) onto the object
-    assert c10._focus(shifted, inside, obj, 8) > 0
+    assert deformation._focus(shifted, inside, obj, 8) > 0
 
 
 def _results(effects: dict[str, float], images: int = 3000):

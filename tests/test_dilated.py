@@ -5,7 +5,7 @@ import math
 
 import pytest
 import torch
-from convbook import receptive, segmentation, stats
+from convbook import experiments, measure, nets, profiles, receptive, segmentation, stats, synthetic
 from convbook.chapters import c09_dilated as c09
 from convbook.errors import ConfigError
 from convbook.receptive import Layer
@@ -56,25 +56,29 @@ def test_context_module_fields_and_parameters_match_yu_and_koltun():
     assert "28,392" in table.caption
 
 
+SCHEDULES = {"dense": (1, 1, 1, 1, 1, 1), "constant 2": (2, 2, 2, 2, 2, 2),
+             "HDC (1, 2, 3)": (1, 2, 3, 1, 2, 3), "exponential": (1, 2, 4, 8, 1, 1)}
+
+
 def test_identity_initialisation_passes_the_input_through():
-    net = c09.ContextNet(width=4, init="identity")
+    net = nets.ContextNet(width=4, init="identity")
     x = torch.rand(2, 4, 16, 16)  # non-negative: ReLU keeps it
     assert torch.allclose(net.context(x), x)
-    random = c09.ContextNet(width=4, init="random")
+    random = nets.ContextNet(width=4, init="random")
     assert not torch.allclose(random.context(x), x)
     with pytest.raises(ConfigError, match="identity"):
-        c09.identity_(nn.Conv2d(2, 3, 3))
+        nets.identity_(nn.Conv2d(2, 3, 3))
     with pytest.raises(ConfigError, match="init"):
-        c09.ContextNet(init="zeros")
-    front = c09.ContextNet(width=4, init="none")
+        nets.ContextNet(init="zeros")
+    front = nets.ContextNet(width=4, init="none")
     assert len(front.context) == 0 and front(torch.rand(1, 1, 16, 16)).shape == (1, 3, 16, 16)
 
 
 def test_dilated_nets_have_equal_parameters_whatever_the_rates():
-    counts = {sum(p.numel() for p in c09.DilatedNet(rates, 8).parameters())
-              for rates in c09.SCHEDULES.values()}
+    counts = {sum(p.numel() for p in nets.DilatedNet(rates, 8).parameters())
+              for rates in SCHEDULES.values()}
     assert len(counts) == 1
-    out = c09.DilatedNet(c09.SCHEDULES["exponential"], 8)(torch.rand(2, 1, 32, 32))
+    out = nets.DilatedNet(SCHEDULES["exponential"], 8)(torch.rand(2, 1, 32, 32))
     assert out.shape == (2, 3, 32, 32)
 
 
@@ -95,7 +99,7 @@ def test_iou_on_constructed_masks():
 
 
 def test_rings_label_inside_ring_and_outside():
-    images, labels = c09.rings(8, seed=1)
+    images, labels = synthetic.rings(8, seed=1)
     assert images.shape == (8, 1, 32, 32) and labels.shape == (8, 32, 32)
     for k in range(8):
         present = set(labels[k].unique().tolist())
@@ -104,19 +108,45 @@ def test_rings_label_inside_ring_and_outside():
     ring = labels == 1
     assert images[:, 0][ring].mean() > images[:, 0][~ring].mean() + 0.5
     with pytest.raises(ConfigError, match="at least 16"):
-        c09.rings(2, size=8)
+        synthetic.rings(2, size=8)
 
 
 def test_fit_dense_learns_the_ring_and_checks_its_input():
-    data = c09.ring_data("smoke")
-    net = c09.DilatedNet((1, 2, 4), width=8)
-    recipe = segmentation.DenseRecipe(epochs=2)
+    data = synthetic.ring_data(64, 32)
+    net = nets.DilatedNet((1, 2, 4), width=8)
+    recipe = segmentation.DENSE_RECIPE.with_(epochs=2)
     result = segmentation.fit_dense(net, data.train, data.test, 3, recipe, seed=0,
                                     device=torch.device("cpu"), amp=False)
     assert result.ious.shape == (len(data.test[0]), 3)
     assert result.history[-1]["train_loss"] < result.history[0]["train_loss"]
     with pytest.raises(ConfigError, match="labels N x H x W"):
         segmentation.fit_dense(net, (data.train[0], data.train[1][:, 0]), data.test, 3)
+    with pytest.raises(ConfigError, match="flip_tta"):
+        segmentation.fit_dense(net, data.train, data.test, 3, recipe.with_(flip_tta=True))
+
+
+def test_segmentation_runs_through_the_shared_runner_and_cache():
+    """One runner for every task: compare trains a dense network, scores each test image by
+    its mean IoU, caches the run under the shared key, and pairs it like a classifier."""
+    data = synthetic.ring_data(32, 16)
+    variants = {"dense": lambda: nets.DilatedNet((1, 1), 4),
+                "dilated": lambda: nets.DilatedNet((1, 2), 4)}
+    recipe = segmentation.DENSE_RECIPE.with_(epochs=1)
+    first = experiments.compare(variants, data, profiles.get("smoke"), seeds=[0, 1],
+                                device="cpu", recipe=recipe, latency=False, amp=False,
+                                task=segmentation.SEGMENTATION)
+    again = experiments.compare(variants, data, profiles.get("smoke"), seeds=[0, 1],
+                                device="cpu", recipe=recipe, latency=False, amp=False,
+                                task=segmentation.SEGMENTATION)
+    run = first["dense"].runs[0]
+    assert run.correct.shape == (16,)  # one score per test image
+    assert run.test_accuracy == pytest.approx(float(segmentation.mean_iou(run.result.ious).mean()))
+    assert all(r.cached for v in again for r in v.runs)
+    assert torch.equal(again["dense"].correct, first["dense"].correct)
+    assert first.difference("dilated", "dense").seeds == 2
+    assert "mean IoU is the mean over 2 seeds" in first.caption()
+    # costs counted on the task's own images (1 channel, 32 × 32), not CIFAR's
+    assert first["dense"].macs == measure.count_macs(nets.DilatedNet((1, 1), 4), (1, 32, 32))
 
 
 # --- verdict rules --------------------------------------------------------------------------
@@ -134,15 +164,19 @@ def test_c91_confirmed_by_counts_and_refuted_by_a_wrong_one():
 
 def _dense_results(effects: dict[str, float], seeds: int = 3, images: int = 400):
     g = torch.Generator().manual_seed(0)
-    variants = {}
+    variants = []
     for name, effect in effects.items():
         runs = []
         for s in range(seeds):
-            ious = (0.6 + effect + 0.1 * torch.rand(images, 3, generator=g)).double()
-            runs.append(c09.DenseRun(s, segmentation.DenseResult(ious), nn.Identity()))
-        variants[name] = c09.DenseVariant(name, 100, 1000, 13, 1.0, runs)
-    return c09.DenseResults(variants, c09.ring_data("smoke"), segmentation.DenseRecipe(),
-                            "book", "cpu")
+            result = segmentation.DenseResult(
+                (0.6 + effect + 0.1 * torch.rand(images, 3, generator=g)).double())
+            scores = segmentation.mean_iou(result.ious).float()
+            runs.append(experiments.Run(s, float(scores.mean()), scores, [], None,
+                                        nets.DilatedNet((1,), 4), result=result))
+        variants.append(experiments.Variant(name, 100, 1000, runs))
+    return experiments.Results(variants, profiles.get("book"), segmentation.DENSE_RECIPE,
+                               "rings", "cpu", tuple(range(seeds)),
+                               task=segmentation.SEGMENTATION)
 
 
 @pytest.mark.parametrize(("effects", "label"), [

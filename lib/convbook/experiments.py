@@ -41,17 +41,51 @@ from convbook.train import (
 )
 
 
+@dataclass(frozen=True)
+class Task:
+    """What the runs of a comparison learn and how each test image is scored: classification
+    (``CLASSIFICATION``, scored right or wrong) and, in ``segmentation``, a label per pixel
+    (scored by the image's mean IoU). ``compare`` trains every task the same way: one cache,
+    one key, one results type, paired comparisons over seeds and test images.
+
+    ``fit(model, data, recipe, seed, device, amp, measure_train_error)`` trains and returns a
+    dataclass result; ``scores(result, data)`` gives one number per test image; ``code`` names
+    the modules whose source shapes a run (part of the cache key); ``metric`` names the mean
+    score in tables and prose.
+    """
+
+    name: str
+    metric: str
+    fit: Callable
+    result_type: type
+    scores: Callable
+    code: tuple = ()
+
+
+def _fit_classification(model, data, recipe, seed, device, amp, measure_train_error):
+    return fit(model, data.train, data.test, recipe, device=device, seed=seed,
+               measure_train_error=measure_train_error, amp=amp)
+
+
+CLASSIFICATION = Task("classification", "test accuracy", _fit_classification, FitResult,
+                      lambda result, data: result.predictions.long() == data.test[1].cpu(),
+                      (train_module, CifarData))
+
+
 @dataclass
 class Run:
-    """One variant trained from one seed."""
+    """One variant trained from one seed. ``test_accuracy`` is the mean of ``correct``, the
+    per-image scores (for classification, 1 where the image was classified right; for another
+    task, its ``Task.metric``); ``result`` is what the task's ``fit`` returned."""
 
     seed: int
     test_accuracy: float
-    correct: torch.Tensor  # bool, one entry per test image
+    correct: torch.Tensor  # one score per test image
     history: list[dict]
     final_train_error: float | None
     model: nn.Module
     cached: bool = False
+    result: object = None
 
 
 @dataclass
@@ -106,11 +140,11 @@ class Variant:
         """seeds × test images, 1 where the run classified the image correctly."""
         return torch.stack([run.correct for run in self.runs]).float()
 
-    def row(self, batch_size: int) -> dict:
+    def row(self, batch_size: int, metric: str = "test accuracy") -> dict:
         accuracy = f"{100 * self.test_accuracy:.1f}%"
         if len(self.runs) > 1:
             accuracy += f" ± {100 * self.accuracy_sd:.1f}"
-        row = {"variant": self.name, "test accuracy": accuracy, "seeds": len(self.runs),
+        row = {"variant": self.name, metric: accuracy, "seeds": len(self.runs),
                "parameters": f"{self.params:,}", "MACs / image": f"{self.macs / 1e6:.2f} M"}
         if self.latency:
             row[f"forward ms (batch {batch_size})"] = f"{1000 * self.latency['forward']:.1f}"
@@ -129,6 +163,7 @@ class Results:
     device: str
     seeds: tuple[int, ...]
     precision: str = ""  # e.g. "bfloat16 autocast on cpu" (book.precision_text)
+    task: Task = CLASSIFICATION
 
     def __getitem__(self, name: str) -> Variant:
         for variant in self.variants:
@@ -144,8 +179,9 @@ class Results:
         return len(self.variants)
 
     def difference(self, a: str, b: str, confidence: float = 0.95) -> stats.Difference:
-        """Test accuracy of ``a`` minus that of ``b``, paired over the seeds both ran and the
-        test images, with the interval of ``stats.paired_difference``."""
+        """Test accuracy (the task's per-image score) of ``a`` minus that of ``b``, paired over
+        the seeds both ran and the test images, with the interval of
+        ``stats.paired_difference``."""
         va, vb = self[a], self[b]
         seeds = [s for s in (r.seed for r in va.runs) if s in {r.seed for r in vb.runs}]
         if not seeds:
@@ -172,12 +208,12 @@ class Results:
         return (f"{self.data}; {self.recipe.epochs} epochs (recipe: see 'Training recipe'); "
                 f"profile '{self.profile.name}'; device {self.device}, trained in "
                 f"{self.precision or 'float32'} (torch {versions['torch']}, torchvision "
-                f"{versions['torchvision']}); accuracy is the mean over {seeds} "
+                f"{versions['torchvision']}); {self.task.metric} is the mean over {seeds} "
                 f"seed{'s' if seeds > 1 else ''}"
                 f"{' ± its standard deviation' if seeds > 1 else ''}{latency}.")
 
     def rows(self) -> list[dict]:
-        return [v.row(self.recipe.batch_size) for v in self.variants]
+        return [v.row(self.recipe.batch_size, self.task.metric) for v in self.variants]
 
     def table(self) -> Table:
         return Table(self.rows(), caption=self.caption())
@@ -218,17 +254,16 @@ def model_digest(model: nn.Module) -> dict:
 
 
 def run_key(model: nn.Module, recipe: Recipe, seed: int, data: CifarData, device: torch.device,
-            extra: dict | None = None) -> str:
+            extra: dict | None = None, task: Task = CLASSIFICATION) -> str:
     """The cache key of one run: a digest of everything that shapes its result."""
-    from convbook import data as data_module
-
     described = {
+        "task": task.name,
         "model": model_digest(model),
         "recipe": sorted(recipe.__dict__.items()),
         "seed": seed,
         "data": data.digest(),
         "device": device.type,
-        "training code": source_digest([train_module, data_module.CifarData]),
+        "training code": source_digest([train_module, *task.code]),
         "versions": sorted(records.versions().items()),
         "threads": torch.get_num_threads(),
         "extra": sorted((extra or {}).items()),
@@ -258,9 +293,11 @@ def train_run(
     device: str | torch.device | None = None,
     measure_train_error: bool = False,
     amp: bool | None = None,
+    task: Task = CLASSIFICATION,
 ) -> Run:
-    """Build a model from ``seed``, train it by ``recipe`` and test it, or load the run from
-    the cache. ``amp`` (default: ``train.default_amp`` for the device) is part of the key."""
+    """Build a model from ``seed``, train it by ``recipe`` for ``task`` and score it, or load
+    the run from the cache. ``amp`` (default: ``train.default_amp`` for the device) is part of
+    the key."""
     device = pick_device(device)
     amp = default_amp(device) if amp is None else amp
     seed_everything(seed)
@@ -271,25 +308,26 @@ def train_run(
     folder = runs_dir() if cache else None
     # mixed precision depends on the machine (train.default_amp): part of what shapes a run
     extra = {"measure_train_error": measure_train_error, "amp": amp}
-    path = folder / f"{run_key(model, recipe, seed, data, device, extra)}.pt" if folder else None
+    key = run_key(model, recipe, seed, data, device, extra, task)
+    path = folder / f"{key}.pt" if folder else None
     stored = load_checked(path, {"result", "state_dict"}) if path is not None else None
     if stored is not None:
         model.load_state_dict(stored["state_dict"])
         model.to(device)
-        result = FitResult(**stored["result"])
+        result = task.result_type(**stored["result"])
         cached = True
     else:
-        result = fit(model, data.train, data.test, recipe, device=device, seed=seed,
-                     measure_train_error=measure_train_error, amp=amp)
+        result = task.fit(model, data, recipe, seed, device, amp, measure_train_error)
         cached = False
         if path is not None:
             state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
             save_atomic({"result": result.__dict__, "state_dict": state}, path)
-    model.eval()
-    correct = result.predictions.long() == data.test[1].cpu()
-    return Run(seed=seed, test_accuracy=result.test_accuracy, correct=correct,
-               history=result.history, final_train_error=result.final_train_error,
-               model=model, cached=cached)
+    model.to(device).eval()
+    scores = task.scores(result, data)
+    return Run(seed=seed, test_accuracy=float(scores.float().mean()), correct=scores,
+               history=result.history,
+               final_train_error=getattr(result, "final_train_error", None),
+               model=model, cached=cached, result=result)
 
 
 def compare(
@@ -305,13 +343,16 @@ def compare(
     measure_train_error: bool = False,
     record_as: str = "",
     amp: bool | None = None,
+    task: Task = CLASSIFICATION,
 ) -> Results:
     """Train every variant (name -> model factory) on every seed under the same conditions.
 
     ``seeds`` defaults to the profile's; variants named in ``secondary`` (those no verdict
     rests on) run the first seed only. ``latency`` times each variant's forward and
     forward+backward pass at the training batch size on the device. ``amp``: mixed precision
-    (default: ``train.default_amp`` for the device), named in the table's caption. Inside a book build each
+    (default: ``train.default_amp`` for the device), named in the table's caption. ``task``:
+    what the runs learn and how each test image is scored (``CLASSIFICATION``, or e.g.
+    ``segmentation.SEGMENTATION``). Inside a book build each
     variant is also added to the build's results file (``records``), its name followed by
     ``record_as`` when given (two comparisons of one chapter that reuse variant names).
     """
@@ -329,15 +370,16 @@ def compare(
     out = []
     for name, build in variants.items():
         these = seeds[:1] if name in secondary else seeds
-        runs = [train_run(build, data, recipe, seed, cache, device, measure_train_error, amp)
-                for seed in these]
+        runs = [train_run(build, data, recipe, seed, cache, device, measure_train_error, amp,
+                          task) for seed in these]
         model = runs[0].model
+        input_size = tuple(data.test[0].shape[1:])
         timing = {}
         if latency:
-            timing = measure.train_latency(build(), recipe.batch_size, device=device)
-        out.append(Variant(name, measure.count_params(model), measure.count_macs(model),
-                           runs, timing, build))
+            timing = measure.train_latency(build(), recipe.batch_size, input_size, device=device)
+        out.append(Variant(name, measure.count_params(model),
+                           measure.count_macs(model, input_size), runs, timing, build))
     results = Results(out, profile, recipe, data.describe(), device.type, seeds,
-                      precision_text(device, amp))
+                      precision_text(device, amp), task)
     records.record_results(results, record_as)  # for the reflections chapter's figure
     return results

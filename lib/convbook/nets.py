@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
+import torch
 from torch import Tensor, nn
 
 from convbook.blocks import (
@@ -11,6 +12,7 @@ from convbook.blocks import (
     Bottleneck,
     BottleneckConv,
     ConvBNAct,
+    DeformableConv2d,
     NaiveInception,
     TwoTowerFeatures,
 )
@@ -310,3 +312,128 @@ class StageNet(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         return self.head(self.features(x))
 
+
+# --- dense prediction (chapter 9): a label for every pixel --------------------------------------
+
+# Yu & Koltun (2016), Table 1: the basic context module's dilation rates.
+CONTEXT_RATES = (1, 1, 2, 4, 8, 16, 1)
+
+
+class DilatedNet(nn.Module):
+    """3×3 convolutions with the given dilation rates (batch norm and ReLU after each), then a
+    1×1 classifier per pixel. Padding keeps the image size; dilation changes no parameter."""
+
+    def __init__(self, rates: tuple[int, ...], width: int = 16, in_channels: int = 1,
+                 classes: int = 3) -> None:
+        super().__init__()
+        if not rates:
+            raise ConfigError("DilatedNet needs at least one dilation rate")
+        for r in rates:
+            check_positive("dilation rate", r)
+        self.rates = tuple(rates)
+        layers: list[nn.Module] = []
+        channels = in_channels
+        for r in rates:
+            layers += [nn.Conv2d(channels, width, 3, padding=r, dilation=r, bias=False),
+                       nn.BatchNorm2d(width), nn.ReLU(inplace=True)]
+            channels = width
+        self.features = nn.Sequential(*layers)
+        self.classifier = nn.Conv2d(width, classes, 1)
+        he_init(self)
+
+    def extra_repr(self) -> str:
+        return f"rates={self.rates}"
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.classifier(self.features(x))
+
+
+def identity_(conv: nn.Conv2d) -> None:
+    """Yu & Koltun's identity initialisation: the layer passes its input through unchanged
+    (weight 1 at the centre tap from channel i to channel i, 0 elsewhere; bias 0)."""
+    if conv.in_channels != conv.out_channels or conv.groups != 1:
+        raise ConfigError("identity initialisation needs a layer with as many inputs as "
+                          f"outputs and no groups, got {conv}")
+    with torch.no_grad():
+        conv.weight.zero_()
+        centre = conv.kernel_size[0] // 2, conv.kernel_size[1] // 2
+        for i in range(conv.out_channels):
+            conv.weight[i, i, centre[0], centre[1]] = 1.0
+        if conv.bias is not None:
+            conv.bias.zero_()
+
+
+class ContextNet(nn.Module):
+    """A small front end (two dense 3×3 layers with batch norm) followed by Yu & Koltun's basic
+    context module: seven 3×3 layers at dilations 1, 1, 2, 4, 8, 16, 1 and a 1×1 layer, all
+    ``width`` channels wide, with ReLU and no normalisation, then a 1×1 classifier.
+    ``init`` is "identity" (theirs), "random" (He-normal), or "none": no context module, the
+    front end alone (the baseline the module must improve on)."""
+
+    def __init__(self, width: int = 16, init: str = "identity", in_channels: int = 1,
+                 classes: int = 3, rates: tuple[int, ...] = CONTEXT_RATES) -> None:
+        super().__init__()
+        if init not in ("identity", "random", "none"):
+            raise ConfigError(f"init must be 'identity', 'random' or 'none' (no module), got "
+                              f"{init!r}")
+        self.init = init
+        self.front = nn.Sequential(
+            nn.Conv2d(in_channels, width, 3, padding=1, bias=False), nn.BatchNorm2d(width),
+            nn.ReLU(inplace=True),
+            nn.Conv2d(width, width, 3, padding=1, bias=False), nn.BatchNorm2d(width),
+            nn.ReLU(inplace=True))
+        layers: list[nn.Module] = []
+        if init != "none":
+            for r in rates:
+                layers += [nn.Conv2d(width, width, 3, padding=r, dilation=r),
+                           nn.ReLU(inplace=True)]
+            layers += [nn.Conv2d(width, width, 1), nn.ReLU(inplace=True)]
+        self.context = nn.Sequential(*layers)
+        self.classifier = nn.Conv2d(width, classes, 1)
+        he_init(self)
+        if init == "identity":
+            for module in self.context:
+                if isinstance(module, nn.Conv2d):
+                    identity_(module)
+
+    def extra_repr(self) -> str:
+        return f"init={self.init!r}"
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.classifier(self.context(self.front(x)))
+
+
+def context_module(channels: int, rates: tuple[int, ...] = CONTEXT_RATES) -> nn.Sequential:
+    """Yu & Koltun's basic context module alone (``channels`` in and out), for counting."""
+    layers: list[nn.Module] = []
+    for r in rates:
+        layers += [nn.Conv2d(channels, channels, 3, padding=r, dilation=r), nn.ReLU()]
+    layers += [nn.Conv2d(channels, channels, 1), nn.ReLU()]
+    return nn.Sequential(*layers)
+
+
+# --- deformable convolution (chapter 10) -------------------------------------------------------
+
+def deformable_tail(net: nn.Module, count: int, modulated: bool) -> nn.Module:
+    """Replace the convolution of the last ``count`` conv units of a CifarNet by a deformable
+    one of the same shape (He-initialised like the rest; its offsets start at zero)."""
+    units = [m for m in net.features if isinstance(m, ConvBNAct)]
+    check_positive("count", count)
+    if count > len(units):
+        raise ConfigError(f"the network has {len(units)} conv units; count must be at most that")
+    for unit in units[-count:]:
+        conv = unit[0]
+        block = DeformableConv2d(conv.in_channels, conv.out_channels, conv.kernel_size[0],
+                                 stride=conv.stride[0], padding=conv.padding[0],
+                                 dilation=conv.dilation[0], modulated=modulated)
+        nn.init.kaiming_normal_(block.weight, mode="fan_out", nonlinearity="relu")
+        unit[0] = block
+    return net
+
+
+def deformable_cifar_net(width: int, blocks_per_stage: int = 1, deformable: int = 1,
+                         modulated: bool = False) -> CifarNet:
+    """A CifarNet whose last ``deformable`` conv units are deformable: DCNv1, or DCNv2 when
+    ``modulated`` (chapter 10)."""
+    return deformable_tail(CifarNet(width, blocks_per_stage=blocks_per_stage), deformable,
+                           modulated)

@@ -2,7 +2,9 @@
 
 ``train.fit`` classifies whole images; a segmentation-style task (chapter 9's rings) needs a
 label per pixel, crops and flips that move labels with pixels, and IoU instead of accuracy.
-The loop is the book's recipe in miniature, sharing ``train``'s optimiser and schedule
+``SEGMENTATION`` is the task ``experiments.compare`` trains such networks for, with the same
+cache, results and paired statistics as classification. The loop shares ``train``'s recipe,
+optimiser and schedule
 (``sgd_schedule``: SGD with Nesterov momentum, linear warm-up then linear decay, weight decay on
 weights only) and its autocast and float16 loss scaling.
 """
@@ -10,6 +12,7 @@ weights only) and its autocast and float16 loss scaling.
 from __future__ import annotations
 
 import math
+import sys
 import time
 from dataclasses import dataclass, field
 
@@ -19,8 +22,10 @@ from torch import nn
 
 from convbook.blocks.validate import check_positive
 from convbook.errors import ConfigError
+from convbook.experiments import Task
 from convbook.train import (
     DivergedError,
+    Recipe,
     _autocast,
     _keep_norm_fp32,
     default_amp,
@@ -53,32 +58,20 @@ def mean_iou(ious: torch.Tensor) -> torch.Tensor:
     return ious.nanmean(dim=1)
 
 
-@dataclass(frozen=True)
-class DenseRecipe:
-    """How a dense-prediction network is trained (chapter 9 states it beside its results)."""
+# The book's recipe for dense prediction: the classification recipe's shape (SGD with Nesterov
+# momentum, warm-up then linear decay, weight decay on weights only) at a smaller batch and
+# learning rate, no label smoothing, random horizontal and vertical flips of image and labels
+# together (``augment``), and no test-time flips.
+DENSE_RECIPE = Recipe(epochs=8, batch_size=32, lr=0.05, label_smoothing=0.0, flip_tta=False)
 
-    epochs: int = 8
-    batch_size: int = 32
-    lr: float = 0.05
-    momentum: float = 0.9
-    nesterov: bool = True
-    weight_decay: float = 5e-4
-    warmup: float = 0.1
-    flip: bool = True  # random horizontal and vertical flips of image and labels together
 
-    def __post_init__(self) -> None:
-        check_positive("epochs", self.epochs)
-        check_positive("batch_size", self.batch_size)
-        if not (math.isfinite(self.lr) and self.lr > 0):
-            raise ConfigError(f"lr must be a positive number, got {self.lr!r}")
-        if not 0 <= self.warmup < 1:
-            raise ConfigError(f"warmup must be a share of the steps in [0, 1), got {self.warmup}")
-
-    def describe(self) -> str:
-        return (f"SGD (Nesterov {self.momentum}), batch {self.batch_size}, {self.epochs} "
-                f"epoch{'s' if self.epochs != 1 else ''}, "
-                f"lr {self.lr} with {self.warmup:.0%} warm-up then linear decay, weight decay "
-                f"{self.weight_decay:g}" + (", random flips" if self.flip else ""))
+def describe_recipe(recipe: Recipe) -> str:
+    """How ``fit_dense`` trains with ``recipe``, in words (for captions)."""
+    return (f"SGD ({'Nesterov ' if recipe.nesterov else ''}momentum {recipe.momentum}), batch "
+            f"{recipe.batch_size}, {recipe.epochs} epoch{'s' if recipe.epochs != 1 else ''}, lr "
+            f"{recipe.lr} with {recipe.warmup:.0%} warm-up then linear decay, weight decay "
+            f"{recipe.weight_decay:g}" + (", random flips" if recipe.augment else "")
+            + (f", label smoothing {recipe.label_smoothing}" if recipe.label_smoothing else ""))
 
 
 @dataclass
@@ -121,10 +114,20 @@ def predict_labels(model: nn.Module, images: torch.Tensor, batch_size: int = 256
 
 def fit_dense(model: nn.Module, train: tuple[torch.Tensor, torch.Tensor],
               test: tuple[torch.Tensor, torch.Tensor], classes: int,
-              recipe: DenseRecipe = DenseRecipe(), *, seed: int = 0,
+              recipe: Recipe = DENSE_RECIPE, *, seed: int = 0,
               device: torch.device | None = None, amp: bool | None = None) -> DenseResult:
     """Train ``model`` (images N x C x H x W -> scores N x classes x H x W) on ``train`` with
-    per-pixel cross-entropy, then score every ``test`` image's per-class IoU."""
+    per-pixel cross-entropy, then score every ``test`` image's per-class IoU. ``recipe`` is a
+    ``train.Recipe``; its ``augment`` means random flips of image and labels together, and
+    test-time flips (``flip_tta``) do not apply to label maps."""
+    if not isinstance(recipe, Recipe):
+        raise ConfigError(f"recipe must be a train.Recipe (e.g. segmentation.DENSE_RECIPE), "
+                          f"got {type(recipe).__name__}")
+    if recipe.flip_tta:
+        raise ConfigError("flip_tta averages a classifier's logits over mirrored images; a "
+                          "label map would have to be mirrored back: use "
+                          "recipe.with_(flip_tta=False)")
+    check_positive("classes", classes)
     for name, (x, y) in (("train", train), ("test", test)):
         if x.dim() != 4 or y.dim() != 3 or x.shape[0] != y.shape[0] or x.shape[2:] != y.shape[1:]:
             raise ConfigError(f"{name} must be (images N x C x H x W, labels N x H x W), got "
@@ -150,12 +153,13 @@ def fit_dense(model: nn.Module, train: tuple[torch.Tensor, torch.Tensor],
         for i in range(0, len(order), recipe.batch_size):
             index = order[i:i + recipe.batch_size]
             x, y = x_all[index].clone(), y_all[index].clone()
-            if recipe.flip:
+            if recipe.augment:
                 x, y = _flip(x, y, generator)
             x = x.to(device).contiguous(memory_format=fmt)
             y = y.to(device)
             with _autocast(device, amp):
-                loss = F.cross_entropy(model(x).float(), y)
+                loss = F.cross_entropy(model(x).float(), y,
+                                       label_smoothing=recipe.label_smoothing)
             if not torch.isfinite(loss):
                 raise DivergedError(f"the loss became {loss.item()} in epoch {epoch}; lower lr "
                                     f"(now {recipe.lr})")
@@ -171,3 +175,19 @@ def fit_dense(model: nn.Module, train: tuple[torch.Tensor, torch.Tensor],
     seconds = time.perf_counter() - start
     predicted = predict_labels(model, test[0], amp=amp)
     return DenseResult(iou_per_image(predicted, test[1].cpu(), classes), history, seconds)
+
+
+def _fit_task(model: nn.Module, data, recipe: Recipe, seed: int, device: torch.device,
+              amp: bool, measure_train_error: bool) -> DenseResult:
+    if measure_train_error:
+        raise ConfigError("measure_train_error is for classification; a segmentation run "
+                          "reports its training loss per epoch in its history")
+    return fit_dense(model, data.train, data.test, len(data.classes), recipe, seed=seed,
+                     device=device, amp=amp)
+
+
+# What experiments.compare trains for a task with a label per pixel: each test image scored by
+# its mean IoU over the classes present in its prediction or target.
+SEGMENTATION = Task("segmentation", "mean IoU", _fit_task, DenseResult,
+                    lambda result, data: mean_iou(result.ious).float(),
+                    (sys.modules[__name__],))

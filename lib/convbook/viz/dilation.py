@@ -9,7 +9,7 @@ import torch
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
-from convbook.viz.receptive import image_array
+from convbook.viz.receptive import image_array, plot_erf
 from convbook.viz.style import PALETTE, family_colour, legend_outside
 
 
@@ -98,5 +98,15 @@ def plot_rings(images: torch.Tensor, targets: torch.Tensor, count: int = 4,
     axes[1][0].set_ylabel("labels")
     axes[1][-1].legend(handles=[Patch(color=c, label=n) for c, n in zip(colours, names)],
                        loc="upper left", bbox_to_anchor=(1.04, 1), borderaxespad=0)
+    figure.tight_layout()
+    return figure
+
+
+def plot_gridding_erfs(maps: dict[str, torch.Tensor], fields: dict[str, int]) -> Figure:
+    """Where each schedule's measured gradient is not zero (its holes are the zeros), in its
+    receptive field."""
+    figure, axes = plt.subplots(1, len(maps), figsize=(2.7 * len(maps), 3.0), squeeze=False)
+    for ax, (name, erf) in zip(axes[0], maps.items()):
+        plot_erf((erf > 0).float(), fields[name], f"rates {name}", ax=ax)
     figure.tight_layout()
     return figure
