@@ -9,14 +9,15 @@ from functools import partial
 import pytest
 import torch
 import torch.nn.functional as F
-from convbook import census, designs, experiments, measure, nets, profiles, records, stats
+from convbook import census, designs, experiments, measure, nets, profiles, records, stats, summary
 from convbook.blocks.convnext import ConvNeXtBlock, LayerNorm2d
 from convbook.blocks.regnet import XBlock
-from convbook.blocks.weighted import GATE_BIAS, DenseWeightedStage, WeightedBlock
+from convbook.blocks.weighted import GATE_BIAS, DenseWeightedStage, WeightedBlock, weighted_blocks
 from convbook.chapters import c11_reflections as c11
 from convbook.errors import ConfigError
 from convbook.tables import Html, Table
 from convbook.train import RECIPE, sgd_schedule
+from convbook.viz import summary as summary_viz
 
 X = torch.randn(2, 3, 32, 32)
 
@@ -37,20 +38,20 @@ def test_identity_connection_is_the_cifar_resnet_and_dense_starts_as_it():
 @pytest.mark.parametrize("connection", ["rezero", "zero_gamma"])
 def test_rezero_and_zero_gamma_start_every_block_at_the_identity(connection):
     model = nets.WeightedResNet(14, 8, connection).eval()
-    block = c11.weighted_blocks(model)[1]  # stride 1, same width: relu(x) at the start
+    block = weighted_blocks(model)[1]  # stride 1, same width: relu(x) at the start
     x = torch.randn(2, 8, 32, 32)
     assert torch.allclose(block(x), torch.relu(x))
     # and it is not so for the plain block
-    identity = c11.weighted_blocks(nets.WeightedResNet(14, 8, "identity").eval())[1]
+    identity = weighted_blocks(nets.WeightedResNet(14, 8, "identity").eval())[1]
     assert not torch.allclose(identity(x), torch.relu(x))
 
 
 def test_gate_starts_mostly_on_the_shortcut_and_scalar_at_one():
     model = nets.WeightedResNet(14, 8, "gate").eval()
-    g = c11.weighted_blocks(model)[0].gate_values(torch.randn(2, 8, 32, 32))
+    g = weighted_blocks(model)[0].gate_values(torch.randn(2, 8, 32, 32))
     assert torch.allclose(g, torch.full_like(g, 1 / (1 + math.exp(-GATE_BIAS))))
     scalar = nets.WeightedResNet(14, 8, "scalar")
-    assert all(b.weight.item() == 1.0 for b in c11.weighted_blocks(scalar))
+    assert all(b.weight.item() == 1.0 for b in weighted_blocks(scalar))
 
 
 def test_learned_scalars_and_sums_get_no_weight_decay():
@@ -62,7 +63,7 @@ def test_learned_scalars_and_sums_get_no_weight_decay():
     rezero = nets.WeightedResNet(14, 8, "rezero")
     optimizer, _ = sgd_schedule(rezero, RECIPE, 10)
     assert all(id(b.weight) in {id(p) for p in optimizer.param_groups[1]["params"]}
-               for b in c11.weighted_blocks(rezero))
+               for b in weighted_blocks(rezero))
 
 
 def test_dense_stage_reads_a_weighted_sum():
@@ -253,7 +254,7 @@ def test_verdict_table_links_chapters_and_shows_badges(monkeypatch):
                                       "numbers": {"difference": {"mean": 0.01, "low": -0.02,
                                                                  "high": 0.04}}},
     }
-    table = c11.verdict_table(verdicts)
+    table = summary.verdict_table(verdicts)
     assert [row["claim"] for row in table.rows] == ["C1.2", "C2.1"]
     page = table._repr_html_()
     assert '<a href="01-group-convolution.html">' in page
@@ -273,18 +274,19 @@ def test_book_figure_reads_cifar_records_and_says_when_there_are_none():
              "test_accuracy": 0.7, "macs": 2e6, "forward_ms": 5.0}
     results = {"a": dict(entry, data="CIFAR-10: 10,000 training / 10,000 test images"),
                "b": dict(entry, data="digits: 2,500 training / 1,000 test images")}
-    points = c11.book_points(results)
+    points = summary.book_points(results)
     assert len(points) == 1 and points[0]["train_images"] == 10_000
-    assert c11.plot_book(results) is not None
-    with pytest.raises(ConfigError, match="make book"):
-        c11.plot_book({})
-    assert "make book" in c11.book_reading({})
+    assert summary_viz.plot_book(points, summary.CHAPTER_TITLES) is not None
+    with pytest.raises(ConfigError, match="recorded networks"):
+        summary_viz.plot_book([], summary.CHAPTER_TITLES)
+    assert "make book" in summary.book_reading({})
+    assert summary.plot_book_or_say(summary.BookRecords({}, {})) is None
 
 
 def test_trend_verdicts_pick_the_chapters_asked_for():
     verdicts = {"a": {"chapter": "05-residual", "claim": "C5.1", "label": "refuted"},
                 "b": {"chapter": "06-separable", "claim": "C6.1", "label": "confirmed"}}
-    assert repr(c11.trend_verdicts(verdicts, ["05-residual"])) == "C5.1 refuted"
+    assert repr(summary.trend_verdicts(verdicts, ["05-residual"])) == "C5.1 refuted"
 
 
 def test_census_view_checks_its_inputs():

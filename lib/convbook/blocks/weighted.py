@@ -22,6 +22,8 @@ network learn how much of each to keep:
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import nn
 
@@ -147,3 +149,43 @@ class DenseWeightedStage(nn.Module):
             matrix[k, : k + 1 + offset] = alpha.detach().float().cpu()
         return matrix
 
+
+# Where each learned connection starts (its value in an untrained network).
+STARTS = {"scalar": 1.0, "rezero": 0.0, "zero_gamma": 0.0, "gate": 1 / (1 + math.exp(2.0)),
+         "dense": 1.0}
+
+
+def weighted_blocks(model: nn.Module) -> list[WeightedBlock]:
+    """The weighted residual blocks of ``model``, input side first."""
+    return [m for m in model.modules() if isinstance(m, WeightedBlock)]
+
+
+def learned_values(model: nn.Module, connection: str, images: torch.Tensor) -> list[float]:
+    """What each block's learned ``connection`` is now, block by block: λ or α as they are,
+    zero-init γ as the mean |γ| of the branch's last norm, the gate as its mean over
+    ``images`` (uint8, as the model's training saw them), a weighted sum as the weight on the
+    newest output; empty for identity. ``STARTS`` gives where each began."""
+    blocks = weighted_blocks(model)
+    if connection in ("scalar", "rezero"):
+        return [b.weight.item() for b in blocks]
+    if connection == "zero_gamma":
+        return [b.conv2[1].weight.abs().mean().item() for b in blocks]
+    if connection == "gate":
+        from convbook.train import normalize
+
+        inputs: dict[int, torch.Tensor] = {}
+        hooks = [b.register_forward_pre_hook(
+            lambda module, args, i=i: inputs.__setitem__(i, args[0])) for i, b in
+            enumerate(blocks)]
+        device = next(model.parameters()).device
+        try:
+            with torch.no_grad():
+                model.eval()(normalize(images.to(device)))
+                return [b.gate_values(inputs[i]).mean().item() for i, b in enumerate(blocks)]
+        finally:
+            for hook in hooks:
+                hook.remove()
+    if connection == "dense":
+        stages = [m for m in model.modules() if isinstance(m, DenseWeightedStage)]
+        return [alpha[-1].item() for stage in stages for alpha in stage.alphas]
+    return []

@@ -11,25 +11,19 @@ retrained for them.
 
 from __future__ import annotations
 
-import html
 import math
-import re
-from dataclasses import dataclass
-from functools import partial
 
 import matplotlib.pyplot as plt
 import torch
-from torch import nn
 
-from convbook import census, designs, experiments, guidelines, nets, profiles, records, stats
+from convbook import census, designs, experiments, guidelines, stats
 from convbook.blocks.convnext import ConvNeXtBlock
-from convbook.blocks.weighted import DenseWeightedStage, WeightedBlock
-from convbook.book import Setup, VerdictList, badge
+from convbook.blocks.weighted import STARTS, DenseWeightedStage, learned_values
 from convbook.data import CifarData
 from convbook.errors import ConfigError
-from convbook.explore import View, labels, static_mode
-from convbook.tables import Html, Table
-from convbook.viz.style import family_colour, integer_ticks, legend_outside, log_ticks
+from convbook.explore import View, labels
+from convbook.tables import Table
+from convbook.viz.style import family_colour
 
 CHAPTER = "11-reflections"
 
@@ -47,62 +41,9 @@ CONNECTIONS = {
 REFERENCE = "identity"
 
 
-@dataclass(frozen=True)
-class Q1Plan:
-    depth: int
-    width: int
-    train_size: int | None  # None: the profile's
-    epochs: int | None  # None: the profile's
-    test_size: int | None = None  # None: the profile's
-
-
-# Eleven variants and four designs, three seeds each, must fit in about five minutes on two CPU
-# cores in `book`: 14-layer nets at width 8, 1,500 training images, 4 epochs, scored on 5,000
-# test images. `full` trains He et al.'s 20 layers on all of CIFAR-10.
-Q1_PLANS = {
-    "smoke": Q1Plan(14, 4, None, None),
-    "book": Q1Plan(14, 8, 1_500, 4, 5_000),
-    "full": Q1Plan(20, 16, None, None),
-}
-
-
-def q1_plan(setup: Setup) -> Q1Plan:
-    return profiles.choose(Q1_PLANS, setup.profile.name, "c11.Q1_PLANS")
-
-
-def q1_data(setup: Setup) -> CifarData:
-    plan = q1_plan(setup)
-    return setup.data(train_size=plan.train_size, test_size=plan.test_size)
-
-
-# Without batch norm nothing rescales the growing sum of branches, and the recipe's learning
-# rate (0.3 at batch 64) made some of these networks diverge in a pilot run: every network
-# without batch norm trains at a third of it.
-NO_NORM_LR_FACTOR = 1 / 3
-
-
-def q1_recipe(setup: Setup, norm: bool = True):
-    plan = q1_plan(setup)
-    recipe = setup.profile.recipe.with_(epochs=plan.epochs or setup.profile.epochs)
-    return recipe if norm else recipe.with_(lr=recipe.lr * NO_NORM_LR_FACTOR)
-
-
 def connection_names(norm: bool) -> list[str]:
     """The variants run with (``norm``) or without batch norm: zero-init γ needs a norm."""
     return [name for name, c in CONNECTIONS.items() if norm or c != "zero_gamma"]
-
-
-def run_q1(setup: Setup, data: CifarData, norm: bool) -> experiments.Results:
-    """Every connection of ``connection_names(norm)`` in the same CIFAR ResNet, every seed,
-    with the final training error measured on the unaugmented training images."""
-    plan = q1_plan(setup)
-    variants = {name: partial(nets.WeightedResNet, plan.depth, plan.width, CONNECTIONS[name],
-                              norm)
-                for name in connection_names(norm)}
-    return experiments.compare(variants, data, setup.profile, seeds=setup.seeds,
-                               device=setup.device, recipe=q1_recipe(setup, norm),
-                               measure_train_error=True,
-                               record_as="batch norm" if norm else "no batch norm")
 
 
 def against_reference(results: experiments.Results) -> dict[str, stats.Difference]:
@@ -157,42 +98,8 @@ def _short(d: stats.Difference) -> str:
     return f"{d.points(d.mean)} [{d.points(d.low)}, {d.points(d.high)}]"
 
 
-def weighted_blocks(model: nn.Module) -> list[WeightedBlock]:
-    return [m for m in model.modules() if isinstance(m, WeightedBlock)]
-
-
-def _block_values(model: nn.Module, connection: str, images: torch.Tensor) -> list[float]:
-    """What each block's learned connection ended as (see ``learned_weights``)."""
-    blocks = weighted_blocks(model)
-    if connection in ("scalar", "rezero"):
-        return [b.weight.item() for b in blocks]
-    if connection == "zero_gamma":
-        return [b.conv2[1].weight.abs().mean().item() for b in blocks]
-    if connection == "gate":
-        from convbook.train import normalize
-
-        inputs: dict[int, torch.Tensor] = {}
-        hooks = [b.register_forward_pre_hook(
-            lambda module, args, i=i: inputs.__setitem__(i, args[0])) for i, b in
-            enumerate(blocks)]
-        device = next(model.parameters()).device
-        try:
-            with torch.no_grad():
-                model.eval()(normalize(images.to(device)))
-                return [b.gate_values(inputs[i]).mean().item() for i, b in enumerate(blocks)]
-        finally:
-            for hook in hooks:
-                hook.remove()
-    if connection == "dense":
-        stages = [m for m in model.modules() if isinstance(m, DenseWeightedStage)]
-        return [alpha[-1].item() for stage in stages for alpha in stage.alphas]
-    return []
-
-
 BARELY_TRAINED = 0.7  # a final training error above this: the network has barely learned
 STILL = 0.05  # a learned weight that moved less than this from its start in every block
-START = {"scalar": 1.0, "rezero": 0.0, "zero_gamma": 0.0, "gate": 1 / (1 + math.exp(2.0)),
-         "dense": 1.0}
 MEANING = {
     "scalar": "λ on the shortcut",
     "rezero": "α on the branch",
@@ -202,19 +109,24 @@ MEANING = {
 }
 
 
+def starting_values() -> dict[str, float]:
+    """Where each learned connection starts (name in tables -> value), for the weights figure."""
+    return {name: STARTS[c] for name, c in CONNECTIONS.items() if c in STARTS}
+
+
 def learned_weights(results: experiments.Results, data: CifarData,
                     images: int = 256) -> dict[str, list[float]]:
     """For each learned connection, the value it ended at in each block (mean over seeds):
     λ and α as learned; zero-init γ as the mean |γ| of the branch's last batch norm; the gate as
     its mean over ``images`` test images; the weighted sum as the weight on the newest output.
-    The identity start of each is ``START``."""
+    The start of each is ``blocks.weighted.STARTS``."""
     batch = data.test[0][:images]
     out = {}
     for variant in results:
         connection = CONNECTIONS[variant.name]
         if connection == "identity":
             continue
-        per_seed = [_block_values(run.model, connection, batch) for run in variant.runs]
+        per_seed = [learned_values(run.model, connection, batch) for run in variant.runs]
         out[variant.name] = [sum(v) / len(v) for v in zip(*per_seed)]
     return out
 
@@ -232,7 +144,7 @@ def weights_table(with_norm: dict[str, list[float]], without_norm: dict[str, lis
     for setting, values in (("batch norm", with_norm), ("no batch norm", without_norm)):
         for name, per_block in values.items():
             connection = CONNECTIONS[name]
-            start = START[connection]
+            start = STARTS[connection]
             rows.append({"connection": name, "network": setting, "what": MEANING[connection],
                          "start": f"{start:.2f}",
                          "after training, block by block": ", ".join(f"{v:.2f}" for v in per_block),
@@ -249,76 +161,6 @@ def q1_table(results: experiments.Results) -> Table:
         row["final training error"] = (f"{100 * sum(errors) / len(errors):.1f}%" if errors
                                        else "—")
     return Table(rows, caption=results.caption())
-
-
-def plot_training_error(with_norm: experiments.Results, without_norm: experiments.Results):
-    """Training error per epoch (augmented batches, mean over seeds), one panel per setting."""
-    figure, axes = plt.subplots(1, 2, figsize=(9.6, 3.4), sharey=True)
-    for ax, (title, results) in zip(axes, (("with batch norm", with_norm),
-                                           ("without batch norm", without_norm))):
-        for variant in results:
-            curves = [[1 - h["train_accuracy"] for h in run.history] for run in variant.runs]
-            mean = [100 * sum(v) / len(v) for v in zip(*curves)]
-            ax.plot(range(1, len(mean) + 1), mean, marker="o", markersize=3,
-                    label=variant.name, color=family_colour(variant.name),
-                    linestyle="--" if variant.name == REFERENCE else "-")
-        ax.set_title(title)
-        ax.set_xlabel("epoch")
-        integer_ticks(ax)
-    axes[0].set_ylabel("training error (%, running,\naugmented batches)")
-    legend_outside(axes[1])
-    figure.tight_layout()
-    return figure
-
-
-def plot_learned_weights(with_norm: dict[str, list[float]], without_norm: dict[str, list[float]]):
-    """Each learned connection's value per block, as distance from where it started."""
-    figure, axes = plt.subplots(1, 2, figsize=(9.6, 3.4), sharey=True)
-    for ax, (title, values) in zip(axes, (("with batch norm", with_norm),
-                                          ("without batch norm", without_norm))):
-        for name, per_block in values.items():
-            start = START[CONNECTIONS[name]]
-            ax.plot(range(1, len(per_block) + 1), [v - start for v in per_block], marker="o",
-                    markersize=4, label=name, color=family_colour(name))
-        ax.axhline(0, color="0.4", linewidth=1, linestyle=":")
-        ax.set_title(title)
-        ax.set_xlabel("block (first stage to last)")
-        integer_ticks(ax)
-    axes[0].set_ylabel("value − starting value")
-    handles = {}
-    for ax in axes:  # one legend for both panels (zero-init γ runs with batch norm only)
-        handles.update(zip(*reversed(ax.get_legend_handles_labels())))
-    axes[1].legend(list(handles.values()), list(handles), loc="upper left",
-                   bbox_to_anchor=(1.02, 1), borderaxespad=0)
-    figure.tight_layout()
-    return figure
-
-
-def plot_dense_weights(matrices: list[torch.Tensor]):
-    """The weighted sum's learned weights: row = the block (or stage output) that reads,
-    column = the output it reads from; 1 on the newest and 0 elsewhere is where they started."""
-    figure, axes = plt.subplots(1, len(matrices), figsize=(3.1 * len(matrices), 2.9))
-    axes = list(axes) if len(matrices) > 1 else [axes]
-    limit = max(float(m.nan_to_num(0).abs().max()) for m in matrices)
-    for stage, (ax, matrix) in enumerate(zip(axes, matrices), start=1):
-        image = ax.imshow(matrix, cmap="RdBu_r", vmin=-limit, vmax=limit)
-        rows, cols = matrix.shape
-        first = "in" if cols > rows else None
-        names = ([first] if first else []) + [f"b{k + 1}" for k in range(rows)]
-        ax.set_xticks(range(cols), names)
-        readers = [f"input of b{k + 2}" for k in range(rows - 1)] + ["stage output"]
-        ax.set_yticks(range(rows), readers if stage == 1 else [""] * rows)
-        ax.set_xlabel("output of")
-        for r in range(rows):
-            for c in range(cols):
-                if not math.isnan(matrix[r, c]):
-                    value = float(matrix[r, c])
-                    ax.text(c, r, f"{value:.2f}", ha="center", va="center", fontsize=9,
-                            color="white" if abs(value) > 0.55 * limit else "black")
-        ax.set_title(f"stage {stage}")
-        ax.grid(False)
-    figure.colorbar(image, ax=axes, shrink=0.8, label="weight")
-    return figure
 
 
 def barely_trained(results: experiments.Results) -> list[str]:
@@ -365,7 +207,7 @@ def q1_reading(with_norm: experiments.Results, without_norm: experiments.Results
                      f"above {100 * BARELY_TRAINED:.0f} %: at this scale they barely train, "
                      f"so their comparisons say little. ")
     still = [name for weights in (weights_bn, weights_raw) for name, values in weights.items()
-             if values and max(abs(v - START[CONNECTIONS[name]]) for v in values) < STILL]
+             if values and max(abs(v - STARTS[CONNECTIONS[name]]) for v in values) < STILL]
     if still:
         text += (f"Some learned weights hardly moved from their start (by less than {STILL} in "
                  f"every block): {', '.join(sorted(set(still)))}; those networks compare a "
@@ -390,15 +232,6 @@ def equal_mac_widths(reference_width: int) -> dict[str, int]:
     widths = designs.equal_mac_widths(list(DESIGNS.values()), target)
     widths["shuffle"] = reference_width
     return {name: widths[design] for name, design in DESIGNS.items()}
-
-
-def run_q2(setup: Setup, data: CifarData) -> experiments.Results:
-    """The four designs at (nearly) equal MACs, every seed, on ``designs.task_data`` with
-    ``designs.task_recipe`` (chapter 7's task, so a whole-book build reuses its runs)."""
-    widths = equal_mac_widths(designs.reference_width(setup.profile))
-    variants = {name: partial(designs.network, DESIGNS[name], widths[name]) for name in DESIGNS}
-    return experiments.compare(variants, data, setup.profile, seeds=setup.seeds,
-                               device=setup.device, recipe=designs.task_recipe(setup.profile))
 
 
 def recipe_part(results: experiments.Results) -> stats.Verdict:
@@ -479,174 +312,6 @@ def verdict_q2(censuses: list[census.Census], results: experiments.Results) -> s
     return stats.combine("Q2", parts)
 
 
-def plot_census(censuses: list[census.Census]):
-    """Share of MACs by kind of layer, one bar per model in order of publication."""
-    ordered = sorted(censuses, key=lambda c: (c.year or 0))
-    kinds = [k for k in census.KINDS if any(c.macs.get(k, 0) for c in ordered)]
-    figure, ax = plt.subplots(figsize=(9.6, 3.8))
-    bottom = [0.0] * len(ordered)
-    for kind in kinds:
-        shares = [100 * c.mac_share(kind) for c in ordered]
-        ax.bar(range(len(ordered)), shares, bottom=bottom, label=kind,
-               color=family_colour(kind), width=0.75)
-        bottom = [b + s for b, s in zip(bottom, shares)]
-    for i, c in enumerate(ordered):
-        if c.shuffles:
-            ax.annotate("shuffles", (i, 101), ha="center", va="bottom", fontsize=9)
-    ax.set_xticks(range(len(ordered)), [f"{c.name}\n{c.year}" for c in ordered], rotation=45,
-                  ha="right", fontsize=9)
-    ax.set_ylabel("share of MACs (%)")
-    ax.set_ylim(0, 110)
-    legend_outside(ax)
-    figure.tight_layout()
-    return figure
-
-
-# --- the whole book --------------------------------------------------------------------------
-
-CHAPTER_TITLES = {
-    "01-group-convolution": "1 · group convolution",
-    "02-small-kernels": "2 · small kernels",
-    "03-inception": "3 · Inception",
-    "04-bottleneck": "4 · bottleneck",
-    "05-residual": "5 · residual",
-    "06-separable": "6 · separable",
-    "07-shuffle": "7 · shuffle",
-    "08-squeeze-excitation": "8 · squeeze-excitation",
-    "09-dilated": "9 · dilated",
-    "10-deformable": "10 · deformable",
-    CHAPTER: "11 · reflections",
-}
-MISSING = ("This figure reads the records of a whole-book build, which this run does not have. "
-           "Build the book (`make book`, which sets CONVBOOK_VERDICTS and CONVBOOK_RESULTS), "
-           "or point those variables at a build's _build/verdicts.json and _build/results.json.")
-
-
-@dataclass
-class BookRecords:
-    verdicts: dict
-    results: dict
-
-
-def book_records() -> BookRecords:
-    """The verdicts and trained networks recorded by this build so far (empty outside one)."""
-    return BookRecords(records.load(records.path_from(records.VERDICTS_ENV)),
-                       records.load(records.path_from(records.RESULTS_ENV)))
-
-
-def chapter_link(chapter: str) -> Html:
-    title = CHAPTER_TITLES.get(chapter, chapter)
-    target = f"{chapter}.html" if static_mode() else f"{chapter}.ipynb"
-    return Html(f'<a href="{target}">{html.escape(title)}</a>', title)
-
-
-def _interval(numbers: dict) -> str:
-    d = numbers.get("difference")
-    if not isinstance(d, dict) or "mean" not in d:
-        return "—"
-    low, high = d.get("low"), d.get("high")
-    if not isinstance(low, (int, float)) or not isinstance(high, (int, float)):
-        return f"{100 * d['mean']:+.1f} (one seed)"
-    return f"{100 * d['mean']:+.1f} [{100 * low:+.1f}, {100 * high:+.1f}]"
-
-
-def _order(entry: dict) -> tuple:
-    """Chapter, then claim number (C2.10 after C2.9)."""
-    number = re.match(r"[CQ](\d+)\.?(\d*)", entry["claim"])
-    return (entry["chapter"], int(number.group(1)) if number else 0,
-            int(number.group(2) or 0) if number else 0)
-
-
-def verdict_table(verdicts: dict) -> Table:
-    """Every verdict of the book, in chapter order: chapter (linked), claim, label, the
-    difference and interval it rests on (points of accuracy, where it is one), seeds."""
-    rows = []
-    for entry in sorted(verdicts.values(), key=_order):
-        rows.append({"chapter": chapter_link(entry["chapter"]), "claim": entry["claim"],
-                     "verdict": Html(badge(entry["label"]), entry["label"]),
-                     "difference [interval], points": _interval(entry.get("numbers", {})),
-                     "seeds": len(entry.get("seeds") or []) or "—"})
-    profiles_used = sorted({e.get("profile", "?") for e in verdicts.values()})
-    return Table(rows, caption=f"Every verdict of this build (profile "
-                               f"{', '.join(profiles_used)}). Differences are in points of test "
-                               f"accuracy where the claim is a paired comparison; the chapter "
-                               f"gives the rest.")
-
-
-# the review's trends (glue name -> the chapters whose verdicts bear on it)
-TRENDS = {
-    "trend_kernels": ["02-small-kernels", "04-bottleneck"],
-    "trend_shapes": ["03-inception", "09-dilated", "10-deformable"],
-    "trend_channels": ["01-group-convolution", "06-separable", "07-shuffle",
-                       "08-squeeze-excitation", CHAPTER],
-    "trend_connections": ["05-residual", CHAPTER],
-}
-
-
-def trend_verdicts(verdicts: dict, chapters: list[str]) -> VerdictList:
-    """The verdicts of ``chapters`` as one line of badges (a trend's evidence in this book)."""
-    chosen = sorted((e for e in verdicts.values() if e["chapter"] in chapters), key=_order)
-    return VerdictList.of_pairs([(e["claim"], e["label"]) for e in chosen])
-
-
-def _train_images(data: str) -> int | None:
-    match = re.search(r"([\d,]+) training /", data)
-    return int(match.group(1).replace(",", "")) if match else None
-
-
-def book_points(results: dict) -> list[dict]:
-    """The recorded CIFAR-10 networks (other tasks, like chapter 10's digits, are left out)."""
-    return [dict(e, train_images=_train_images(e["data"])) for e in results.values()
-            if e["data"].startswith("CIFAR-10")]
-
-
-def plot_book(results: dict):
-    """Every CIFAR-10 network the build trained: test accuracy against MACs and against
-    forward latency; colour = chapter, marker = size of the training set."""
-    points = book_points(results)
-    if not points:
-        raise ConfigError(MISSING)
-    chapters = sorted({p["chapter"] for p in points})
-    colours = plt.get_cmap("tab20").colors
-    colour = {ch: colours[(2 * i) % 20 + (i // 10)] for i, ch in enumerate(chapters)}
-    sizes = sorted({p["train_images"] for p in points if p["train_images"]}, reverse=True)
-    markers = dict(zip(sizes, "osD^vP*X"))
-    figure, axes = plt.subplots(1, 2, figsize=(10.5, 4.0), sharey=True)
-    for ax, key, label in ((axes[0], "macs", "MACs per image"),
-                           (axes[1], "forward_ms", "forward latency (ms per batch)")):
-        for p in points:
-            if p.get(key):
-                ax.scatter(p[key], 100 * p["test_accuracy"], s=22, alpha=0.85,
-                           color=colour[p["chapter"]], marker=markers.get(p["train_images"], "o"),
-                           edgecolors="none")
-        log_ticks(ax, "x")
-        ax.set_xlabel(label)
-    axes[0].set_ylabel("test accuracy (%)")
-    handles = [plt.Line2D([], [], color=colour[ch], marker="o", linestyle="",
-                          label=CHAPTER_TITLES.get(ch, ch)) for ch in chapters]
-    handles += [plt.Line2D([], [], color="0.3", marker=markers[s], linestyle="",
-                           label=f"{s:,} training images") for s in sizes]
-    axes[1].legend(handles=handles, loc="upper left", bbox_to_anchor=(1.02, 1),
-                   borderaxespad=0, fontsize=9)
-    figure.tight_layout()
-    return figure
-
-
-def book_reading(results: dict) -> str:
-    points = book_points(results)
-    if not points:
-        return MISSING
-    sizes = sorted({p["train_images"] for p in points if p["train_images"]})
-    epochs = sorted({p["epochs"] for p in points if p.get("epochs")})
-    return (f"The build trained {len(points)} CIFAR-10 networks (each point is a variant, its "
-            f"accuracy the mean over its seeds) on training sets of "
-            f"{', '.join(f'{s:,}' for s in sizes)} images for "
-            f"{', '.join(map(str, epochs))} epochs. Accuracies are comparable within one "
-            f"chapter's comparison, not across chapters: each shrinks the task (images, "
-            f"epochs, width) to fit its time budget, and the latencies were measured at "
-            f"different moments on a shared machine.")
-
-
 def one_minute(q1: stats.Verdict, q2: stats.Verdict) -> str:
     q1_parts = "; ".join(f"{name}: {p.label}" for name, p in q1.parts.items())
     census_parts = [name for name in census.INGREDIENTS if q2.parts[name].label == stats.CONFIRMED]
@@ -660,16 +325,6 @@ def one_minute(q1: stats.Verdict, q2: stats.Verdict) -> str:
             f"{', '.join(dropped) or 'any of them'}; all four together: "
             f"{q2.parts[ALL_FOUR].label}. At equal MACs on CIFAR-10 the ShuffleNet-style "
             f"network against the other designs: {q2.parts['accuracy at equal MACs'].label}.")
-
-
-def profile_note(setup: Setup) -> str:
-    plan = q1_plan(setup)
-    size = "all" if plan.train_size is None and setup.profile.train_size is None else (
-        f"{plan.train_size or setup.profile.train_size:,}")
-    return (f"{plan.depth}-layer networks at base width {plan.width}, {size} training images, "
-            f"{plan.epochs or setup.profile.epochs} epochs, the learning rate of the recipe "
-            f"with batch norm and a third of it without")
-
 
 
 # --- readings and helpers the notebook calls ------------------------------------------------
@@ -760,13 +415,6 @@ def q2_reading(results: experiments.Results) -> str:
     return text
 
 
-def guideline_options(setup: Setup) -> dict:
-    """Smaller, quicker benchmarks in ``smoke`` (numbers meaningless there)."""
-    if setup.profile.name == "smoke":
-        return {"size": 8, "batch_sizes": (1,), "min_run_time": 0.02}
-    return {}
-
-
 def speed_reading(tables: dict[str, Table]) -> str:
     """One sentence per guideline: its last configuration (the paper's extreme case) against
     its first, at every batch size measured."""
@@ -785,16 +433,3 @@ def speed_reading(tables: dict[str, Table]) -> str:
             "ratios well away from 1 mean something.")
 
 
-def plot_book_or_say(book: BookRecords):
-    """The whole-book figure, or the one message saying how to get it."""
-    if not book_points(book.results):
-        print(MISSING)
-        return None
-    return plot_book(book.results)
-
-
-def verdict_table_or_say(book: BookRecords):
-    if not book.verdicts:
-        print(MISSING)
-        return None
-    return verdict_table(book.verdicts)
