@@ -210,3 +210,24 @@ def test_cifar_resnet_of_bottlenecks_costs_about_a_basic_one():
         nets.CifarResNet(14, 8, block="bottleneck")
     with pytest.raises(ValueError, match="'basic' or 'bottleneck'"):
         nets.CifarResNet(8, 8, block="wide")
+
+
+def test_norm_and_activation_layers_are_callables_as_in_torchvision():
+    from convbook.blocks import BasicBlock, Bottleneck, ConvBNAct
+    from convbook.errors import ConfigError
+
+    unit = ConvBNAct(8, 8, norm_layer=lambda c: nn.GroupNorm(4, c), activation=nn.GELU)
+    assert isinstance(unit[1], nn.GroupNorm) and unit[1].num_channels == 8
+    assert isinstance(unit[2], nn.GELU)
+    block = BasicBlock(8, 16, stride=2, norm_layer=lambda c: nn.GroupNorm(4, c),
+                       act_layer=nn.SiLU)
+    kinds = {type(m) for m in block.modules()}
+    assert nn.GroupNorm in kinds and nn.SiLU in kinds
+    assert nn.BatchNorm2d not in kinds and nn.ReLU not in kinds  # the shortcut's norm too
+    assert block(torch.randn(2, 8, 8, 8)).shape == (2, 16, 4, 4)
+    wide = Bottleneck(16, 4, norm_layer=lambda c: nn.GroupNorm(2, c))
+    assert nn.BatchNorm2d not in {type(m) for m in wide.modules()}
+    with pytest.raises(ConfigError, match="norm_layer must be a factory"):
+        ConvBNAct(8, 8, norm_layer=nn.BatchNorm2d(8))
+    with pytest.raises(ConfigError, match="must return an nn.Module"):
+        ConvBNAct(8, 8, norm_layer=lambda c: c)

@@ -2,7 +2,7 @@
 
 import pytest
 import torch
-from convbook import experiments, profiles, stats
+from convbook import experiments, nets, profiles, stats
 from convbook.chapters import c01_groups as c01
 from convbook.chapters import c02_kernels as c02
 from convbook.chapters import c03_inception as c03
@@ -279,7 +279,7 @@ def test_c72_comparable_part_reads_the_alexnet_gap():
 def test_no_shuffle_before_the_head():
     from convbook.blocks import ChannelShuffle
 
-    model = c07.grouped_net(16, 4, shuffle=True)
+    model = nets.grouped_cifar_net(16, 4, shuffle=True)
     shuffles = [m for m in model.modules() if isinstance(m, ChannelShuffle)]
     assert len(shuffles) == 2  # after the first two of three grouped units
     assert not any(isinstance(m, ChannelShuffle) for m in model.features[-1].modules())

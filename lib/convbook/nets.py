@@ -11,6 +11,7 @@ from convbook.blocks import (
     BasicBlock,
     Bottleneck,
     BottleneckConv,
+    ChannelShuffle,
     ConvBNAct,
     DeformableConv2d,
     NaiveInception,
@@ -226,6 +227,18 @@ def grouped_unit(groups: int, shuffle: bool) -> Unit:
         return nn.Sequential(unit, ChannelShuffle(groups)) if shuffle else unit
 
     return build
+
+
+def grouped_cifar_net(width: int, groups: int, shuffle: bool) -> CifarNet:
+    """The CifarNet with every unit after the stem grouped (chapters 1 and 7), a channel shuffle after
+    each grouped unit when ``shuffle`` except the last: a shuffle right before the head only
+    permutes what global pooling and the linear layer see, which they can learn anyway."""
+    model = CifarNet(width, unit=grouped_unit(groups, shuffle=shuffle))
+    if shuffle:
+        units = [m for m in model.features if isinstance(m, nn.Sequential)
+                 and any(isinstance(layer, ChannelShuffle) for layer in m)]
+        units[-1][-1] = nn.Identity()
+    return model
 
 
 def width_for_params(build: Callable[[int], nn.Module], target: int, candidates: Sequence[int]) -> int:

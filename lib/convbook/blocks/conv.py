@@ -29,6 +29,9 @@ class ConvBNAct(nn.Sequential):
             AlexNet-era conv + bias + activation.
         padding: override the automatic ``dilation * (kernel_size - 1) // 2``.
         bn_eps: batch norm's epsilon (GoogLeNet uses 0.001).
+        norm_layer: the normalisation as a factory of the channel count, as torchvision's
+            ``Conv2dNormActivation`` takes it (e.g. ``lambda c: nn.GroupNorm(4, c)``); None is
+            batch norm (with ``bn_eps``). Ignored when ``norm`` is False.
     """
 
     def __init__(
@@ -43,6 +46,7 @@ class ConvBNAct(nn.Sequential):
         norm: bool = True,
         padding: int | None = None,
         bn_eps: float = 1e-5,
+        norm_layer: Callable[[int], nn.Module] | None = None,
     ) -> None:
         check_positive("in_channels", in_channels)
         check_positive("out_channels", out_channels)
@@ -70,12 +74,27 @@ class ConvBNAct(nn.Sequential):
             )
         ]
         if norm:
-            layers.append(nn.BatchNorm2d(out_channels, eps=bn_eps))
+            layers.append(_norm(norm_layer, out_channels, bn_eps))
         if activation is not None:
             layers.append(activation())
         super().__init__(*layers)
         self.in_channels = in_channels
         self.out_channels = out_channels
+
+
+def _norm(norm_layer: Callable[[int], nn.Module] | None, channels: int,
+          bn_eps: float = 1e-5) -> nn.Module:
+    """``norm_layer(channels)``, checked; batch norm when ``norm_layer`` is None."""
+    if norm_layer is None:
+        return nn.BatchNorm2d(channels, eps=bn_eps)
+    if isinstance(norm_layer, nn.Module) or not callable(norm_layer):
+        raise ConfigError(f"norm_layer must be a factory of the channel count, such as "
+                          f"nn.BatchNorm2d or lambda c: nn.GroupNorm(4, c); got {norm_layer!r}")
+    layer = norm_layer(channels)
+    if not isinstance(layer, nn.Module):
+        raise ConfigError(f"norm_layer({channels}) must return an nn.Module, got "
+                          f"{type(layer).__name__}")
+    return layer
 
 
 class BNActConv(nn.Sequential):

@@ -11,6 +11,8 @@ channels filled with zeros (option A, parameter-free, used for the paper's CIFAR
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -41,7 +43,7 @@ class PadShortcut(nn.Module):
 
 
 def _shortcut(in_channels: int, out_channels: int, stride: int, norm: bool = True,
-              kind: str = "B") -> nn.Module | None:
+              kind: str = "B", norm_layer=None) -> nn.Module | None:
     if kind not in SHORTCUTS:
         raise ConfigError(f"shortcut must be 'A' (zero-padded identity) or 'B' (1x1 "
                           f"convolution), got {kind!r}")
@@ -50,24 +52,31 @@ def _shortcut(in_channels: int, out_channels: int, stride: int, norm: bool = Tru
     if kind == "A":
         return PadShortcut(in_channels, out_channels, stride)
     return ConvBNAct(in_channels, out_channels, 1, stride=stride, activation=None, padding=0,
-                     norm=norm)
+                     norm=norm, norm_layer=norm_layer)
 
 
 class BasicBlock(nn.Module):
-    """Two 3x3 conv units; ResNet-18/34 and the CIFAR ResNets are made of these."""
+    """Two 3x3 conv units; ResNet-18/34 and the CIFAR ResNets are made of these.
+
+    ``norm_layer`` (a factory of the channel count; None: batch norm) and ``act_layer`` (an
+    activation factory) are passed to every unit, as torchvision's blocks take them."""
 
     expansion = 1
 
     def __init__(self, in_channels: int, channels: int, stride: int = 1, skip: bool = True,
-                 norm: bool = True, se_reduction: int = 0, shortcut: str = "B") -> None:
+                 norm: bool = True, se_reduction: int = 0, shortcut: str = "B",
+                 norm_layer: Callable[[int], nn.Module] | None = None,
+                 act_layer: Callable[[], nn.Module] = nn.ReLU) -> None:
         super().__init__()
-        self.conv1 = ConvBNAct(in_channels, channels, 3, stride=stride, norm=norm)
-        self.conv2 = ConvBNAct(channels, channels, 3, activation=None, norm=norm)
+        self.conv1 = ConvBNAct(in_channels, channels, 3, stride=stride, norm=norm,
+                               norm_layer=norm_layer, activation=act_layer)
+        self.conv2 = ConvBNAct(channels, channels, 3, activation=None, norm=norm,
+                               norm_layer=norm_layer)
         self.se = SqueezeExcitation(channels, se_reduction) if se_reduction else None
-        self.downsample = (_shortcut(in_channels, channels, stride, norm, shortcut)
+        self.downsample = (_shortcut(in_channels, channels, stride, norm, shortcut, norm_layer)
                            if skip else None)
         self.skip = skip
-        self.relu = nn.ReLU(inplace=True)
+        self.relu = act_layer()
 
     def extra_repr(self) -> str:
         return f"skip={self.skip}"
@@ -92,18 +101,20 @@ class Bottleneck(nn.Module):
 
     def __init__(self, in_channels: int, channels: int, stride: int = 1, skip: bool = True,
                  groups: int = 1, base_width: int = 64, se_reduction: int = 0,
-                 shortcut: str = "B") -> None:
+                 shortcut: str = "B", norm_layer: Callable[[int], nn.Module] | None = None,
+                 act_layer: Callable[[], nn.Module] = nn.ReLU) -> None:
         super().__init__()
         width = int(channels * (base_width / 64.0)) * groups
         out_channels = channels * self.expansion
-        self.conv1 = ConvBNAct(in_channels, width, 1)
-        self.conv2 = ConvBNAct(width, width, 3, stride=stride, groups=groups)
-        self.conv3 = ConvBNAct(width, out_channels, 1, activation=None)
+        self.conv1 = ConvBNAct(in_channels, width, 1, norm_layer=norm_layer, activation=act_layer)
+        self.conv2 = ConvBNAct(width, width, 3, stride=stride, groups=groups,
+                               norm_layer=norm_layer, activation=act_layer)
+        self.conv3 = ConvBNAct(width, out_channels, 1, activation=None, norm_layer=norm_layer)
         self.se = SqueezeExcitation(out_channels, se_reduction) if se_reduction else None
-        self.downsample = (_shortcut(in_channels, out_channels, stride, kind=shortcut)
-                           if skip else None)
+        self.downsample = (_shortcut(in_channels, out_channels, stride, kind=shortcut,
+                                     norm_layer=norm_layer) if skip else None)
         self.skip = skip
-        self.relu = nn.ReLU(inplace=True)
+        self.relu = act_layer()
 
     def extra_repr(self) -> str:
         return f"skip={self.skip}"

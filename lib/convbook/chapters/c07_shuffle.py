@@ -13,7 +13,7 @@ import re
 import matplotlib.pyplot as plt
 from torch import nn
 
-from convbook import blocks, designs, experiments, measure, nets, stats
+from convbook import blocks, designs, experiments, measure, stats
 from convbook.blocks.validate import check_groups, check_positive
 from convbook.book import Setup
 from convbook.explore import View, labels
@@ -25,18 +25,6 @@ CHAPTER = "07-shuffle"
 
 def name(groups: int, shuffle: bool) -> str:
     return f"g={groups}, {'shuffle' if shuffle else 'no shuffle'}"
-
-
-def grouped_net(width: int, groups: int, shuffle: bool) -> nn.Module:
-    """The VGG-style network with every unit after the stem grouped, a channel shuffle after
-    each grouped unit when ``shuffle`` except the last: a shuffle right before the head only
-    permutes what global pooling and the linear layer see, which they can learn anyway."""
-    model = nets.CifarNet(width, unit=nets.grouped_unit(groups, shuffle=shuffle))
-    if shuffle:
-        units = [m for m in model.features if isinstance(m, nn.Sequential)
-                 and any(isinstance(layer, blocks.ChannelShuffle) for layer in m)]
-        units[-1][-1] = nn.Identity()
-    return model
 
 
 GROUPS_G2 = (1, 2, 4, 8)
