@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -60,10 +61,16 @@ print("convbook from the wheel; none of the book-building packages loaded")'''
 
 
 def install_wheel(folder: Path) -> Path:
-    """Build a wheel of the checkout and install it with --no-deps into ``folder``/site."""
-    wheels, site = folder / "wheels", folder / "site"
+    """Build a wheel of the checkout and install it with --no-deps into ``folder``/site. The
+    package's sources are copied first, so the build leaves nothing in the checkout."""
+    wheels, site, source = folder / "wheels", folder / "site", folder / "source"
+    for name in ("pyproject.toml", "README.md"):
+        source.mkdir(exist_ok=True)
+        shutil.copy2(ROOT / name, source / name)
+    shutil.copytree(ROOT / "lib", source / "lib",
+                    ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
     subprocess.run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps",
-                    "--no-build-isolation", "-w", str(wheels), str(ROOT)], check=True)
+                    "--no-build-isolation", "-w", str(wheels), str(source)], check=True)
     wheel = next(wheels.glob("convbook-*.whl"))
     subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps",
                     "--no-compile", "--target", str(site), str(wheel)], check=True)
