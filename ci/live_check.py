@@ -32,7 +32,6 @@ import tempfile
 import time
 import urllib.request
 from dataclasses import dataclass, field
-from functools import partial
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -140,10 +139,19 @@ def jupyterlab(folder: Path):
         log.close()
 
 
-_PROGRESS_JS = """(PENDING) => {
+_PANEL_JS = """(path) => {
   const app = window.jupyterapp;
-  const panel = app && app.shell.currentWidget;
-  if (!panel || !panel.content || !panel.content.model) return null;
+  if (!app) return null;
+  for (const widget of app.shell.widgets('main')) {
+    if (widget.context && widget.context.path === path && widget.content
+        && widget.content.model) return widget;
+  }
+  return null;
+}"""
+
+_PROGRESS_JS = """([PENDING, path]) => {
+  const panel = (""" + _PANEL_JS + """)(path);
+  if (!panel) return null;
   const kernel = panel.sessionContext.session && panel.sessionContext.session.kernel;
   const cells = panel.content.model.cells;
   let code = 0, unrun = 0;
@@ -198,21 +206,39 @@ def _wait(predicate, timeout: float, poll: float = 1.0):
 def run_chapter(page, base: str, token: str, notebook: Path, timeout: float) -> ChapterReport:
     report = ChapterReport(notebook.stem)
     start = time.monotonic()
-    page.goto(f"{base}/lab/tree/{notebook.name}?token={token}")
-    ready = _wait(lambda: (page.evaluate(_PROGRESS_JS, PENDING_WORDS) or {}).get("status") == "idle", 120)
+    # a workspace of its own, reset: only this notebook open, nothing restored from the last
+    page.goto(f"{base}/lab/workspaces/{notebook.stem}/tree/{notebook.name}?reset&token={token}")
+
+    def progress() -> dict | None:
+        return page.evaluate(_PROGRESS_JS, [PENDING_WORDS, notebook.name])
+
+    ready = _wait(lambda: (progress() or {}).get("status") == "idle", 120)
     if not ready:
         report.errors.append("the notebook or its kernel did not open within 120 s")
         return report
-    page.evaluate("() => window.jupyterapp.commands.execute('notebook:run-all-cells')")
-    time.sleep(2)
+    page.evaluate("""(path) => {
+        const panel = (""" + _PANEL_JS + """)(path);
+        window.jupyterapp.shell.activateById(panel.id);
+        return window.jupyterapp.commands.execute('notebook:run-all-cells');
+    }""", notebook.name)
+    last = {"state": None, "since": time.monotonic()}
 
     def finished():
-        state = page.evaluate(_PROGRESS_JS, PENDING_WORDS)
-        if state and state["status"] == "idle" and (state["unrun"] == 0 or state["errors"]):
+        """Done: the kernel idle with every cell run, or stopped at an error; or idle with
+        nothing changing for 20 s (run-all stalled)."""
+        state = progress()
+        if state is None:
+            return None
+        if state != last["state"]:
+            last["state"], last["since"] = state, time.monotonic()
+        idle = state["status"] == "idle"
+        if idle and (state["unrun"] == 0 or state["errors"]):
+            return state
+        if idle and time.monotonic() - last["since"] > 20:
             return state
         return None
 
-    state = _wait(finished, timeout) or page.evaluate(_PROGRESS_JS, PENDING_WORDS)
+    state = _wait(finished, timeout) or progress()
     report.seconds = time.monotonic() - start
     report.code_cells, report.unrun = state["code"], state["unrun"]
     report.errors = state["errors"]
@@ -223,17 +249,26 @@ def run_chapter(page, base: str, token: str, notebook: Path, timeout: float) -> 
                           "'.jp-MarkdownCell .jp-RenderedMarkdown')).map(e => e.innerText)")
     report.raw_markup += [text[:80] for text in shown if "{glue" in text]
     try:
-        check_explorer(page, report)
+        check_explorer(page, report, notebook.name)
     except Exception as exc:  # noqa: BLE001 (an unreachable control fails the check)
         report.explorer_moved = False
         report.explorer_note = f" ({type(exc).__name__}: {str(exc).splitlines()[0]})"
     return report
 
 
-def _changed(page, before: dict) -> dict | None:
-    """What the explorer shows now, if it differs from ``before``."""
-    now = page.evaluate(_EXPLORER_JS)
-    return now if now and now != before else None
+def _settled(page, path: str, timeout: float = 60) -> dict | None:
+    """What the explorer shows once the kernel has handled the change: idle on two polls in a
+    row half a second apart (a redraw clears its output first, so a state read mid-redraw would
+    be a blank, not the new figure)."""
+    deadline, idle_polls = time.monotonic() + timeout, 0
+    time.sleep(0.5)
+    while time.monotonic() < deadline:
+        state = page.evaluate(_PROGRESS_JS, [PENDING_WORDS, path])
+        idle_polls = idle_polls + 1 if state and state["status"] == "idle" else 0
+        if idle_polls >= 2:
+            return page.evaluate(_EXPLORER_JS)
+        time.sleep(0.5)
+    return None
 
 
 def _operate(page, control) -> None:
@@ -250,7 +285,7 @@ def _operate(page, control) -> None:
                         else "ArrowRight")
 
 
-def check_explorer(page, report: ChapterReport) -> None:
+def check_explorer(page, report: ChapterReport, path: str) -> None:
     """Operate each control of the chapter's explorer once with the keyboard: each must change
     the explorer's figure or its numbers (the live kernel redraws them), and together they must
     change both."""
@@ -267,8 +302,8 @@ def check_explorer(page, report: ChapterReport) -> None:
     for i in range(controls.count()):
         current = page.evaluate(_EXPLORER_JS)
         _operate(page, controls.nth(i))
-        after = _wait(partial(_changed, page, current), 30, 0.5)
-        if not after:
+        after = _settled(page, path)
+        if not after or after == current:
             dead.append(i + 1)
             continue
         picture |= after["picture"] != current["picture"]

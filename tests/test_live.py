@@ -55,17 +55,70 @@ def test_every_chapter_runs_with_only_the_packages_colab_has(book_cache):
         assert summary["readings"] >= 3 and summary["box"], f"{name}: {summary}"
 
 
-# A visible value of each experiment, edited as a reader would, and what must follow it: in
-# the readings and verdicts shown (Markdown outputs), the new value's words.
+def _ratio(a, b, digits: int) -> str:
+    from convbook import measure
+
+    return f"{measure.count_params(a) / measure.count_params(b):.{digits}f}×"
+
+
+def _expect_ch02():
+    from convbook import nets
+
+    pair, five = nets.CifarNet(4, blocks_per_stage=2, widen_first=True), nets.CifarNet(4, kernel_size=5)
+    return [f"{_ratio(pair, five, 2)} the parameters"]
+
+
+def _expect_ch04():
+    from convbook import nets
+
+    bottleneck, basic = nets.CifarResNet(11, 8, block="bottleneck"), nets.CifarResNet(8, 8)
+    return [f"With {_ratio(bottleneck, basic, 2)} the parameters"]
+
+
+def _expect_ch06():
+    from convbook.chapters import c06_separable as c06
+
+    w = c06.widths(12)
+    return [f"{w[c06.XCEPTION] / w[c06.STANDARD]:.1f}× as wide as the standard one"]
+
+
+def _expect_ch08():
+    from convbook import measure, nets
+
+    added = (measure.count_params(nets.CifarResNet(14, 6, se_reduction=2))
+             - measure.count_params(nets.CifarResNet(14, 6)))
+    return [f"The SE blocks add {added:,} parameters"]
+
+
+# A visible value of each chapter's experiment, edited as a reader would, and what must follow
+# it in what the chapter then shows (its Markdown and HTML outputs: readings, verdicts, tables).
 EDITS = {
+    "01-group-convolution": ("g = 4  #", "g = 2  #", lambda: [
+        "In 2 groups at the same width", "every later unit in 2 groups"]),
+    "02-small-kernels": ("width = setup.profile.width\nkernel_variants",
+                         "width = 4\nkernel_variants", _expect_ch02),
+    "03-inception": ("split = (4, 2, 2)", "split = (6, 1, 1)", lambda: ["6/8", "1/8"]),
+    "04-bottleneck": ("inner = max(setup.profile.width // 2, 4)", "inner = 8", _expect_ch04),
     "05-residual": ("depths = setup.pick(smoke=(8, 14), book=(8, 20), full=(8, 20, 32, 56))",
                     "depths = (8, 20)",
-                    ["from 8 to 20 layers", "20-layer plain minus 8-layer plain"]),
-    "01-group-convolution": ("g = 4  #", "g = 2  #",
-                             ["In 2 groups at the same width", "every later unit in 2 groups"]),
+                    lambda: ["from 8 to 20 layers", "20-layer plain minus 8-layer plain"]),
+    "06-separable": ("w = c06.widths(setup.profile.width)", "w = c06.widths(12)", _expect_ch06),
     "07-shuffle": ("deciding = 4  #", "deciding = 2  #",
-                   ["Test accuracy at g = 2, with shuffle minus without"]),
+                   lambda: ["Test accuracy at g = 2, with shuffle minus without"]),
+    "08-squeeze-excitation": ("se_width = max(setup.profile.width // 2, 4)", "se_width = 6",
+                              _expect_ch08),
+    "09-dilated": ('"exponential": (1, 2, 4, 8, 1, 1)', '"exponential": (1, 2, 4, 1, 1, 1)',
+                   lambda: ["exponential (field 21)"]),
+    "10-deformable": ("smoke=dict(train=256, test_per_scale=32, epochs=1, width=8)",
+                      "smoke=dict(train=256, test_per_scale=32, epochs=2, width=8)",
+                      lambda: ["; 2 epochs (recipe"]),
+    "11-reflections": ("smoke=dict(depth=14, width=4,", "smoke=dict(depth=14, width=6,",
+                       lambda: ["14-layer networks at base width 6"]),
 }
+
+
+def test_every_chapter_has_an_edit_test():
+    assert set(EDITS) == {p.stem for p in CHAPTERS}
 
 
 @pytest.mark.parametrize("chapter", list(EDITS))
@@ -81,8 +134,9 @@ def test_an_edited_experiment_gives_results_readings_and_verdicts_that_follow(
     edited[0].source = edited[0].source.replace(old, new)
     NotebookClient(book, timeout=600, kernel_name="python3",
                    resources={"metadata": {"path": str(tmp_path)}}).execute()
-    shown = "\n".join(output["data"]["text/markdown"] for cell in book.cells
+    shown = "\n".join(output["data"][kind] for cell in book.cells
                       for output in cell.get("outputs", [])
-                      if "text/markdown" in output.get("data", {}))
-    for words in expected:
+                      for kind in ("text/markdown", "text/html")
+                      if kind in output.get("data", {}))
+    for words in expected():
         assert words in shown, f"{chapter}: {words!r} not in what the edited chapter shows"
