@@ -78,25 +78,38 @@ def install_wheel(folder: Path) -> Path:
 
 
 def summarise(path: Path) -> dict:
-    """What an executed chapter shows: errors, Markdown outputs, the one-minute box."""
+    """What an executed chapter shows: errors, Markdown outputs (readings, verdicts, the
+    one-minute box, filled or not), and the text of its Markdown and HTML outputs."""
     import nbformat
 
     book = nbformat.read(path, as_version=4)
-    errors, readings, box = [], 0, False
+    errors, readings, box, shown = [], 0, False, []
     for cell in book.cells:
         for output in cell.get("outputs", []):
             if output.output_type == "error":
                 errors.append(f"{output.ename}: {output.evalue}")
-            text = output.get("data", {}).get("text/markdown")
+            data = output.get("data", {})
+            shown += [data[kind] for kind in ("text/markdown", "text/html") if kind in data]
+            text = data.get("text/markdown")
             if text:
                 readings += 1
                 if "convbook-one-minute" in text and PENDING_WORDS not in text:
                     box = True
-    return {"errors": errors, "readings": readings, "box": box}
+    return {"errors": errors, "readings": readings, "box": box, "shown": "\n".join(shown)}
 
 
-def check_colab(chapters: list[Path], profile: str = "smoke", timeout: int = 600) -> dict:
-    """Execute ``chapters`` as above; one summary per chapter."""
+def edit(book, old: str, new: str) -> None:
+    """Replace ``old`` by ``new`` in the one code cell that holds it, as a reader would."""
+    cells = [cell for cell in book.cells if cell.cell_type == "code" and old in cell.source]
+    if len(cells) != 1:
+        raise ValueError(f"{old!r} is in {len(cells)} code cells, not one")
+    cells[0].source = cells[0].source.replace(old, new)
+
+
+def check_colab(chapters: list[Path], profile: str = "smoke", timeout: int = 600,
+                edits: dict[str, tuple[str, str]] | None = None) -> dict:
+    """Execute ``chapters`` as above; one summary per chapter. ``edits`` (chapter name ->
+    (old, new)) changes a visible value of a chapter first, as a reader would."""
     import nbformat
     from nbclient import NotebookClient
 
@@ -112,6 +125,8 @@ def check_colab(chapters: list[Path], profile: str = "smoke", timeout: int = 600
         try:
             for path in prepare(chapters, folder, profile):
                 book = nbformat.read(path, as_version=4)
+                if edits and path.stem in edits:
+                    edit(book, *edits[path.stem])
                 book.cells.append(nbformat.v4.new_code_cell(
                     _CHECK_CELL % (str(site), ABSENT_ON_COLAB)))
                 start = time.monotonic()
@@ -123,7 +138,8 @@ def check_colab(chapters: list[Path], profile: str = "smoke", timeout: int = 600
                 summary = summarise(path)
                 summary["seconds"] = round(time.monotonic() - start, 1)
                 out[path.stem] = summary
-                print(f"{path.stem}: {json.dumps(summary)}", flush=True)
+                print(f"{path.stem}: " + json.dumps({k: v for k, v in summary.items()
+                                                     if k != "shown"}), flush=True)
         finally:
             if saved is None:
                 os.environ.pop("PYTHONPATH", None)
