@@ -149,3 +149,29 @@ def test_accuracy_text_for_prose():
     two = experiments.Variant("v", 10, 10, runs)
     assert two.accuracy_text() == "66.5 % (sd 0.7 over seeds)"
     assert experiments.Variant("v", 10, 10, runs[:1]).accuracy_text() == "66.0 % (one seed)"
+
+
+def test_plan_mode_counts_the_work_and_trains_nothing(tmp_path, monkeypatch):
+    """With CONVBOOK_PLAN set, compare records each variant's MACs, images, epochs and runs
+    (ci/plan_full.py sums them into the full profile's estimate) and raises PlanRecorded."""
+    import json
+
+    from convbook import measure, nets
+
+    plan = tmp_path / "plan.json"
+    monkeypatch.setenv("CONVBOOK_PLAN", str(plan))
+    monkeypatch.setenv("CONVBOOK_CHAPTER", "99-test")
+    data = _data()
+    recipe = profiles.get("smoke").recipe.with_(epochs=2, flip_tta=False)
+    variants = {"narrow": partial(nets.CifarNet, 4), "wide": partial(nets.CifarNet, 8)}
+    with pytest.raises(experiments.PlanRecorded, match="nothing was trained"):
+        experiments.compare(variants, data, profiles.get("smoke"), seeds=[0, 1, 2],
+                            recipe=recipe, secondary=["wide"], cache=False)
+    entries = json.loads(plan.read_text())
+    narrow = entries["99-test||narrow"]
+    macs = measure.count_macs(nets.CifarNet(4))
+    n, t = len(data.train[1]), len(data.test[1])
+    assert narrow["runs"] == 3 and entries["99-test||wide"]["runs"] == 1
+    assert narrow["work"] == 3 * macs * (3 * n * 2 + t)
+    assert not narrow["scaled"]  # not CIFAR-10: counted as it is
+    assert not list(tmp_path.glob("cache/runs/*.pt"))

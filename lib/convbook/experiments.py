@@ -26,7 +26,7 @@ from convbook import measure, records, stats
 from convbook import train as train_module
 from convbook.cache import load_checked, save_atomic, warn_once
 from convbook.data import CifarData, cache_dir
-from convbook.errors import ConfigError
+from convbook.errors import ConfigError, ConvbookError
 from convbook.explore import static_mode
 from convbook.profiles import Profile
 from convbook.tables import Table
@@ -282,6 +282,43 @@ def runs_dir() -> Path | None:
     return folder
 
 
+# --- planning: the work a comparison would do -------------------------------------------------
+
+PLAN_ENV = "CONVBOOK_PLAN"  # a JSON file: compare records its work there and trains nothing
+CIFAR10_TRAIN_IMAGES = 50_000
+
+
+class PlanRecorded(ConvbookError):
+    """Raised by ``compare`` in plan mode, after recording what it would have trained."""
+
+
+def record_plan(path: Path, variants: dict, data, profile: Profile, recipe: Recipe,
+                seeds: Sequence[int], secondary: Sequence[str] = (),
+                measure_train_error: bool = False, record_as: str = "") -> None:
+    """Add each variant's training work to the plan file ``path``: its MACs per image, the
+    images, epochs and runs it would train, and the work in MACs (forward and backward counted
+    as three forwards, plus the test set's forwards, doubled with flip test-time augmentation,
+    and the training set's once more when the final training error is measured). A profile
+    that asks for all of CIFAR-10 (train_size None) is counted at its 50,000 training images
+    even where the local copy holds fewer (flagged "scaled")."""
+    train_n, test_n = len(data.train[1]), len(data.test[1])
+    scaled = (profile.train_size is None and data.describe().startswith("CIFAR-10")
+              and train_n < CIFAR10_TRAIN_IMAGES)
+    if scaled:
+        train_n = CIFAR10_TRAIN_IMAGES
+    input_size = tuple(data.test[0].shape[1:])
+    for name, build in variants.items():
+        seed_everything(seeds[0])
+        macs = measure.count_macs(build(), input_size)
+        runs = 1 if name in secondary else len(seeds)
+        per_run = macs * (3 * train_n * recipe.epochs + (2 if recipe.flip_tta else 1) * test_n
+                          + (train_n if measure_train_error else 0))
+        entry = {"chapter": records.chapter(), "variant": name, "profile": profile.name,
+                 "macs": macs, "train_images": train_n, "scaled": scaled,
+                 "epochs": recipe.epochs, "runs": runs, "work": runs * per_run}
+        records.update(path, f"{entry['chapter']}|{record_as}|{name}", entry)
+
+
 # --- running ----------------------------------------------------------------------------------
 
 def train_run(
@@ -367,6 +404,12 @@ def compare(
     seeds = tuple(profile.seed_list() if seeds is None else seeds)
     if not seeds:
         raise ConfigError("compare needs at least one seed, e.g. seeds=[0, 1, 2]")
+    plan = records.path_from(PLAN_ENV)
+    if plan is not None:  # count the work instead of doing it (ci/plan_full.py)
+        record_plan(plan, variants, data, profile, recipe, seeds, secondary,
+                    measure_train_error, record_as)
+        raise PlanRecorded(f"planned {len(variants)} variants; {PLAN_ENV} is set, so nothing "
+                           f"was trained")
     out = []
     for name, build in variants.items():
         these = seeds[:1] if name in secondary else seeds
