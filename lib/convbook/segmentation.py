@@ -33,6 +33,7 @@ from convbook.train import (
     memory_format_for,
     seed_everything,
     sgd_schedule,
+    step_on,
     synchronize,
 )
 
@@ -163,11 +164,7 @@ def fit_dense(model: nn.Module, train: tuple[torch.Tensor, torch.Tensor],
             if not torch.isfinite(loss):
                 raise DivergedError(f"the loss became {loss.item()} in epoch {epoch}; lower lr "
                                     f"(now {recipe.lr})")
-            optimizer.zero_grad(set_to_none=True)
-            scaler.scale(loss).backward()
-            scaler.step(optimizer)
-            scaler.update()
-            scheduler.step()
+            step_on(loss, optimizer, scaler, scheduler)
             running += loss.item() * len(index)
             seen += len(index)
         history.append({"epoch": epoch, "train_loss": running / seen})

@@ -334,6 +334,16 @@ def sgd_schedule(model: nn.Module, recipe, total_steps: int):
     return optimizer, torch.optim.lr_scheduler.LambdaLR(optimizer, schedule)
 
 
+def step_on(loss: torch.Tensor, optimizer, scaler: torch.amp.GradScaler, scheduler) -> None:
+    """One optimiser step on ``loss``: gradients (scaled where float16 needs it), the update,
+    and the learning-rate schedule's next step. Every training loop of the book takes it."""
+    optimizer.zero_grad(set_to_none=True)
+    scaler.scale(loss).backward()
+    scaler.step(optimizer)
+    scaler.update()
+    scheduler.step()
+
+
 def grad_scaler(device: torch.device, amp: bool) -> torch.amp.GradScaler:
     """Loss scaling where autocast runs in float16 (GPUs without bfloat16), which needs it to
     keep small gradients; bfloat16 does not."""
@@ -415,11 +425,7 @@ def fit(
             with _autocast(device, amp):
                 logits = model(x)
                 loss = criterion(logits.float(), y)
-            optimizer.zero_grad(set_to_none=True)
-            scaler.scale(loss).backward()
-            scaler.step(optimizer)
-            scaler.update()
-            scheduler.step()
+            step_on(loss, optimizer, scaler, scheduler)
             loss_sum += loss.detach() * len(y)
             correct += (logits.argmax(1) == y).sum()
             step += 1
