@@ -12,7 +12,7 @@ from itertools import pairwise
 import matplotlib.pyplot as plt
 import torch
 
-from convbook import excitation, experiments, measure, stats, zoo
+from convbook import excitation, experiments, stats
 from convbook.data import CifarData
 from convbook.errors import ConfigError
 from convbook.explore import View, labels
@@ -22,9 +22,6 @@ from convbook.viz.style import legend_outside
 CHAPTER = "08-squeeze-excitation"
 DECIDING_REDUCTION = 2  # chosen before the run: r = 8 leaves 1-4 hidden units at this width
 SE = f"SE, r={DECIDING_REDUCTION}"  # the deciding variant's name
-def resnet50_overhead() -> float:
-    """SE-ResNet-50's extra parameters as a share of ResNet-50's."""
-    return measure.count_params(zoo.se_resnet50()) / measure.count_params(zoo.resnet50()) - 1
 
 
 CALIBRATION_IMAGES = 2_000  # training images that set an untrained network's batch norms
