@@ -314,8 +314,7 @@ def sgd_schedule(model: nn.Module, recipe, total_steps: int):
     """The recipe's optimiser and learning-rate schedule: SGD (momentum, Nesterov as the
     recipe says), weight decay on weights only (not biases or norms), the rate rising linearly
     over the first ``warmup`` share of ``total_steps``, then falling linearly to 0. ``recipe``
-    needs lr, momentum, nesterov, weight_decay and warmup (a Recipe, or chapter 9's
-    DenseRecipe)."""
+    is a ``Recipe`` (classification's, or ``segmentation.DENSE_RECIPE``)."""
     warmup_steps = int(recipe.warmup * total_steps)
 
     def schedule(step: int) -> float:
