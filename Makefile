@@ -1,6 +1,7 @@
 # Two commands do everything on a fresh machine (Python 3.10+):
 #   make book   set up .venv, execute every chapter with papermill, build _build/html
 #   make test   set up .venv, run the whole test suite (which also executes and builds the book)
+#   make check  the unit tests alone (everything but the executed book and the browsers), about a minute
 # PROFILE picks how much `make book` computes: auto (default), smoke, book or full.
 # CONSTRAINTS pins the exact versions CI used; `make book CONSTRAINTS=` takes the newest allowed.
 
@@ -10,7 +11,7 @@ PROFILE ?= auto
 CONSTRAINTS ?= ci/constraints.txt
 BIN := $(VENV)/bin
 
-.PHONY: book test bench setup clean lock
+.PHONY: book test check bench setup clean lock
 
 setup: $(VENV)/.installed
 
@@ -25,6 +26,9 @@ book: setup
 
 test: setup
 	$(BIN)/python -m pytest
+
+check: setup
+	$(BIN)/python -m pytest -q -m "not slow"
 
 bench: setup
 	$(BIN)/python ci/bench_fit.py

@@ -19,6 +19,13 @@ def load_ci_script(name: str):
     return module
 
 
+def pytest_collection_modifyitems(items):
+    """Whatever needs the executed book is slow: `make check` (-m "not slow") leaves it out."""
+    for item in items:
+        if "built_book" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.slow)
+
+
 @pytest.fixture(autouse=True)
 def isolated_cache(tmp_path, monkeypatch):
     monkeypatch.setenv("CONVBOOK_CACHE", str(tmp_path / "cache"))
