@@ -17,7 +17,7 @@ from torch import nn
 from torchvision.ops import deform_conv2d
 
 from convbook.blocks.validate import check_positive
-from convbook.errors import ConfigError
+from convbook.errors import ConfigError, NonFiniteError
 
 
 class DeformableConv2d(nn.Module):
@@ -79,6 +79,16 @@ class DeformableConv2d(nn.Module):
             raise ConfigError(f"DeformableConv2d expects N x {self.in_channels} x H x W, got "
                               f"{tuple(x.shape)}")
         offset, mask = self.offsets_and_mask(x)
+        # torchvision's CPU kernel crashes the process (SIGSEGV) on a NaN or infinite offset;
+        # one check per call (a device sync on a GPU) is cheap next to losing the kernel
+        if not bool(torch.isfinite(offset).all()):
+            if not bool(torch.isfinite(x).all()):
+                raise NonFiniteError(f"DeformableConv2d received an input holding NaN or "
+                                     f"infinite values (shape {tuple(x.shape)}); check the "
+                                     f"data or the layers before it")
+            raise NonFiniteError("DeformableConv2d's offsets became NaN or infinite (their "
+                                 "weights are not finite: training diverged); train with a "
+                                 "lower lr, or a smaller offset lr multiplier")
         # torchvision's op has no bfloat16/half CPU kernel and checks dtypes: run it in float32
         dtype = x.dtype
         with torch.autocast(x.device.type, enabled=False):
