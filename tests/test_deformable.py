@@ -90,7 +90,7 @@ def test_bad_arguments_say_what_works():
         DeformableConv2d(6, 4, 3, offset_groups=4)
     with pytest.raises(ConfigError, match="padding"):
         DeformableConv2d(6, 4, 3, padding=-1)
-    with pytest.raises(ConfigError, match="expects N x 6"):
+    with pytest.raises(ConfigError, match="expects 6 channels"):
         DeformableConv2d(6, 4, 3)(torch.zeros(1, 3, 5, 5))
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
 from fractions import Fraction
 
 import torch
@@ -81,6 +82,15 @@ def count_macs(model: nn.Module, input_size: tuple[int, ...] = (3, 32, 32)) -> i
     return counter.get_total_flops() // 2 + sum(extra)
 
 
+def check_run_time(min_run_time) -> None:
+    """The timer repeats until ``min_run_time`` seconds have passed: NaN or infinity would
+    never stop it, and 0 or less would time nothing."""
+    if (isinstance(min_run_time, bool) or not isinstance(min_run_time, (int, float))
+            or not math.isfinite(min_run_time) or not 0 < min_run_time <= 600):
+        raise ConfigError(f"min_run_time is the seconds spent timing, a number in (0, 600], "
+                          f"got {min_run_time!r}; 0.3 is the default")
+
+
 def _timer_median(fn, min_run_time: float) -> float:
     # torch.utils.benchmark imports cpp_extension, which warns about a missing CUDA toolkit on
     # CPU-only machines even though nothing is compiled; that warning is noise on the page.
@@ -111,6 +121,7 @@ def latency(
 
     if not isinstance(model, nn.Module):
         raise ConfigError(f"latency needs an nn.Module instance, got {model!r}")
+    check_run_time(min_run_time)
     device = pick_device(device) if device is not None else _device_of(model)
     memory_format = memory_format_for(device)
     model = model.to(device=device, memory_format=memory_format)

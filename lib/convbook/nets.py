@@ -17,7 +17,7 @@ from convbook.blocks import (
     NaiveInception,
     TwoTowerFeatures,
 )
-from convbook.blocks.validate import check_groups, check_positive
+from convbook.blocks.validate import check_classes, check_groups, check_positive, expect_input
 from convbook.errors import ConfigError
 
 Unit = Callable[[int, int], nn.Module]
@@ -30,6 +30,8 @@ def he_init(model: nn.Module) -> nn.Module:
     Without it PyTorch's default (uniform, variance 1/(3 fan_in)) shrinks the signal by about
     a third per layer in a deep net without batch norm. Returns ``model``.
     """
+    if not isinstance(model, nn.Module):
+        raise ConfigError(f"he_init takes an nn.Module instance, got {type(model).__name__}")
     for module in model.modules():
         if isinstance(module, nn.Conv2d):
             nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
@@ -46,6 +48,10 @@ class Classifier(nn.Sequential):
     network in ``nets`` and ``zoo``."""
 
     def __init__(self, in_channels: int, num_classes: int = 10, dropout: float = 0.0) -> None:
+        check_positive("in_channels", in_channels)
+        check_classes("num_classes", num_classes)
+        if not isinstance(dropout, (int, float)) or not 0 <= dropout < 1:
+            raise ConfigError(f"dropout is a probability in [0, 1), got {dropout!r}")
         layers: list[nn.Module] = [nn.AdaptiveAvgPool2d(1), nn.Flatten()]
         if dropout:
             layers.append(nn.Dropout(dropout))
@@ -98,6 +104,7 @@ class CifarNet(nn.Module):
         self.features = nn.Sequential(*layers)
         self.head = Classifier(channels, num_classes)
         he_init(self)
+        expect_input(self, 3, min_size=2 ** (stages - 1))  # a 2x2 max-pool between stages
 
     def forward(self, x: Tensor) -> Tensor:
         return self.head(self.features(x))
@@ -112,6 +119,7 @@ class TwoTowerNet(nn.Module):
         self.features = TwoTowerFeatures(width, towers, first_channels=first_channels)
         self.head = Classifier(self.features.out_channels, num_classes)
         he_init(self)
+        expect_input(self, 3, min_size=8)
 
     def forward(self, x: Tensor) -> Tensor:
         return self.head(self.features(x))
@@ -137,6 +145,10 @@ def mixed_unit(kernel_sizes: Sequence[int] = (1, 3, 5), shares: Sequence[int] = 
     The default split (1x1 : 3x3 : 5x5 = 2 : 5 : 1) holds exactly as many weights as one 3x3
     convolution of the same widths: 2*1 + 5*9 + 1*25 = 72 = 8*9.
     """
+    if len(kernel_sizes) != len(shares) or not shares:
+        raise ConfigError(f"give one share per kernel size: kernel_sizes={tuple(kernel_sizes)}, "
+                          f"shares={tuple(shares)}")
+
     def build(in_channels: int, out_channels: int) -> nn.Module:
         return MixedUnit(in_channels, out_channels, kernel_sizes, shares)
 
@@ -201,6 +213,7 @@ class CifarResNet(nn.Module):
         self.head = Classifier(channels, num_classes)
         self.depth = depth
         he_init(self)
+        expect_input(self, 3)
 
     def forward(self, x: Tensor) -> Tensor:
         return self.head(self.features(x))
@@ -245,6 +258,9 @@ def width_for_params(build: Callable[[int], nn.Module], target: int, candidates:
     """The candidate width whose network's parameter count is closest to ``target``."""
     from convbook.measure import count_params
 
+    if not candidates:
+        raise ConfigError("width_for_params needs candidates: the widths to choose from, e.g. "
+                          "range(8, 65, 8)")
     return min(candidates, key=lambda width: abs(count_params(build(width)) - target))
 
 
@@ -285,6 +301,7 @@ class WeightedResNet(nn.Module):
         for module in self.modules():
             if hasattr(module, "reset_connection"):
                 module.reset_connection()
+        expect_input(self, 3)
 
     def extra_repr(self) -> str:
         return f"connection={self.connection}"
@@ -318,6 +335,7 @@ class StageNet(nn.Module):
         self.head = Classifier(channels, num_classes)
         self.width = width
         he_init(self)
+        expect_input(self, 3)
 
     def extra_repr(self) -> str:
         return f"width={self.width}"
@@ -340,9 +358,12 @@ class DilatedNet(nn.Module):
                  classes: int = 3) -> None:
         super().__init__()
         if not rates:
-            raise ConfigError("DilatedNet needs at least one dilation rate")
+            raise ConfigError("DilatedNet needs at least one dilation rate: rates=(1, 2, 3), say")
         for r in rates:
-            check_positive("dilation rate", r)
+            check_positive("rates (each a dilation rate)", r)
+        check_positive("width", width)
+        check_positive("in_channels", in_channels)
+        check_classes("classes", classes)
         self.rates = tuple(rates)
         layers: list[nn.Module] = []
         channels = in_channels
@@ -353,6 +374,7 @@ class DilatedNet(nn.Module):
         self.features = nn.Sequential(*layers)
         self.classifier = nn.Conv2d(width, classes, 1)
         he_init(self)
+        expect_input(self, in_channels)
 
     def extra_repr(self) -> str:
         return f"rates={self.rates}"
@@ -389,6 +411,9 @@ class ContextNet(nn.Module):
         if init not in ("identity", "random", "none"):
             raise ConfigError(f"init must be 'identity', 'random' or 'none' (no module), got "
                               f"{init!r}")
+        check_positive("width", width)
+        check_positive("in_channels", in_channels)
+        check_classes("classes", classes)
         self.init = init
         self.front = nn.Sequential(
             nn.Conv2d(in_channels, width, 3, padding=1, bias=False), nn.BatchNorm2d(width),
@@ -408,6 +433,7 @@ class ContextNet(nn.Module):
             for module in self.context:
                 if isinstance(module, nn.Conv2d):
                     identity_(module)
+        expect_input(self, in_channels)
 
     def extra_repr(self) -> str:
         return f"init={self.init!r}"
@@ -433,7 +459,8 @@ def deformable_tail(net: nn.Module, count: int, modulated: bool) -> nn.Module:
     units = [m for m in net.features if isinstance(m, ConvBNAct)]
     check_positive("count", count)
     if count > len(units):
-        raise ConfigError(f"the network has {len(units)} conv units; count must be at most that")
+        raise ConfigError(f"asked for {count} deformable layers (deformable/count) but the "
+                          f"network has {len(units)} conv units; use at most {len(units)}")
     for unit in units[-count:]:
         conv = unit[0]
         block = DeformableConv2d(conv.in_channels, conv.out_channels, conv.kernel_size[0],

@@ -85,7 +85,15 @@ def layer_of(module: nn.Module) -> Layer | None:
 
 _NOT_2D = (nn.Conv1d, nn.Conv3d, nn.ConvTranspose1d, nn.ConvTranspose2d, nn.ConvTranspose3d,
            nn.MaxPool1d, nn.MaxPool3d, nn.AvgPool1d, nn.AvgPool3d)
-_SPATIAL = (nn.Conv2d, nn.MaxPool2d, nn.AvgPool2d, *_NOT_2D)
+# layers that move positions in ways a (kernel, stride, dilation, padding) chain cannot say:
+# adaptive pooling reads a window that depends on the input size, upsampling and pixel
+# (un)shuffles change the grid's scale, fractional pooling is random
+_UNMODELLED = (nn.AdaptiveAvgPool1d, nn.AdaptiveAvgPool2d, nn.AdaptiveAvgPool3d,
+               nn.AdaptiveMaxPool1d, nn.AdaptiveMaxPool2d, nn.AdaptiveMaxPool3d, nn.LPPool1d,
+               nn.LPPool2d, nn.PixelShuffle, nn.PixelUnshuffle, nn.Upsample,
+               nn.UpsamplingNearest2d, nn.UpsamplingBilinear2d, nn.FractionalMaxPool2d,
+               nn.MaxUnpool2d, nn.Unfold, nn.Fold)
+_SPATIAL = (nn.Conv2d, nn.MaxPool2d, nn.AvgPool2d, *_NOT_2D, *_UNMODELLED)
 
 
 def _has_spatial(module: nn.Module) -> bool:
@@ -104,6 +112,12 @@ def _layers(layers: Iterable[Layer | nn.Module] | nn.Module) -> list[Layer]:
                 f"receptive_field handles 2-D convolutions and pooling only, got "
                 f"{type(item).__name__}; a transposed convolution grows the map and has no "
                 f"receptive field in this sense")
+        elif isinstance(item, _UNMODELLED):
+            raise ConfigError(
+                f"receptive_field does not model {type(item).__name__}: its window depends on "
+                f"the input size or it changes the grid's scale, so no kernel/stride chain "
+                f"describes it; pass the layers before it (e.g. a network's features without "
+                f"its global pooling)")
         elif isinstance(item, nn.Module):
             children = list(item.children())
             if children and not isinstance(item, nn.Sequential) and _has_spatial(item):

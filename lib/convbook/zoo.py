@@ -13,6 +13,7 @@ from torch import nn
 from convbook.blocks import BasicBlock, Bottleneck, ConvBNAct, DenseBlock, Inception, Transition
 from convbook.blocks.separable import InvertedResidual
 from convbook.blocks.shuffle import ShuffleV2Block
+from convbook.blocks.validate import check_classes, check_positive
 from convbook.errors import ConfigError
 from convbook.nets import Classifier
 
@@ -29,6 +30,7 @@ class AlexNet(nn.Module):
                  groups: tuple[int, ...] = (1, 1, 1, 1, 1), num_classes: int = 1000,
                  dropout: float = 0.5) -> None:
         super().__init__()
+        check_classes("num_classes", num_classes)
         if len(widths) != 5 or len(groups) != 5:
             raise ConfigError("AlexNet takes five widths and five group counts, one per conv layer")
         c1, c2, c3, c4, c5 = widths
@@ -63,6 +65,8 @@ def alexnet(num_classes: int = 1000) -> AlexNet:
 def alexnet_2012(towers: int = 2, num_classes: int = 1000) -> AlexNet:
     """The 2012 paper's AlexNet: its widths, with conv2/4/5 split into ``towers`` groups
     (towers=1 gives the same widths without the split)."""
+    if towers not in (1, 2):
+        raise ConfigError(f"towers must be 1 (one tower) or 2 (the paper's split), got {towers!r}")
     return AlexNet(widths=(96, 256, 384, 384, 256), groups=(1, towers, 1, towers, towers),
                    num_classes=num_classes)
 
@@ -211,6 +215,7 @@ def imagenet_top1(name: str, weights: str = "IMAGENET1K_V1") -> float:
 
 def se_resnet50(num_classes: int = 1000, reduction: int = 16) -> ResNet:
     """ResNet-50 with a squeeze-and-excitation block in every bottleneck (Hu et al., 2018)."""
+    check_positive("reduction", reduction)  # 0 would build a plain ResNet-50 under this name
     return ResNet(Bottleneck, (3, 4, 6, 3), num_classes, se_reduction=reduction)
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 from torch import nn
 
 from convbook.blocks.conv import ConvBNAct
-from convbook.blocks.validate import check_odd_kernel, check_positive
+from convbook.blocks.validate import check_odd_kernel, check_positive, expect_input
 
 
 class BottleneckConv(nn.Sequential):
@@ -37,3 +37,4 @@ class BottleneckConv(nn.Sequential):
                           bias=bias),
                 nn.Conv2d(mid_channels, out_channels, 1, bias=bias),
             )
+        expect_input(self, in_channels)

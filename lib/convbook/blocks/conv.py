@@ -11,6 +11,7 @@ from convbook.blocks.validate import (
     check_groups,
     check_odd_kernel,
     check_positive,
+    expect_input,
 )
 from convbook.errors import ConfigError
 
@@ -80,6 +81,7 @@ class ConvBNAct(nn.Sequential):
         super().__init__(*layers)
         self.in_channels = in_channels
         self.out_channels = out_channels
+        expect_input(self, in_channels)
 
 
 def _norm(norm_layer: Callable[[int], nn.Module] | None, channels: int,
@@ -113,3 +115,4 @@ class BNActConv(nn.Sequential):
             nn.Conv2d(in_channels, out_channels, kernel_size, stride=stride,
                       padding=(kernel_size - 1) // 2, bias=False),
         )
+        expect_input(self, in_channels)

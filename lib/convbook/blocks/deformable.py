@@ -16,7 +16,7 @@ import torch
 from torch import nn
 from torchvision.ops import deform_conv2d
 
-from convbook.blocks.validate import check_positive
+from convbook.blocks.validate import check_positive, expect_input
 from convbook.errors import ConfigError, NonFiniteError
 
 
@@ -63,6 +63,7 @@ class DeformableConv2d(nn.Module):
                                   padding, dilation)
             nn.init.zeros_(self.mask.weight)
             nn.init.zeros_(self.mask.bias)
+        expect_input(self, in_channels)
 
     def extra_repr(self) -> str:
         return (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
@@ -75,9 +76,6 @@ class DeformableConv2d(nn.Module):
         return offset, mask
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if x.dim() != 4 or x.shape[1] != self.in_channels:
-            raise ConfigError(f"DeformableConv2d expects N x {self.in_channels} x H x W, got "
-                              f"{tuple(x.shape)}")
         offset, mask = self.offsets_and_mask(x)
         # torchvision's CPU kernel crashes the process (SIGSEGV) on a NaN or infinite offset;
         # one check per call (a device sync on a GPU) is cheap next to losing the kernel

@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 from convbook.blocks.conv import BNActConv
-from convbook.blocks.validate import check_positive
+from convbook.blocks.validate import check_positive, expect_input
 
 
 class DenseLayer(nn.Sequential):
@@ -16,9 +16,12 @@ class DenseLayer(nn.Sequential):
     ``growth_rate`` (DenseNet-B)."""
 
     def __init__(self, in_channels: int, growth_rate: int, bn_size: int = 4) -> None:
+        check_positive("in_channels", in_channels)
         check_positive("growth_rate", growth_rate)
+        check_positive("bn_size", bn_size)
         super().__init__(BNActConv(in_channels, bn_size * growth_rate, 1),
                          BNActConv(bn_size * growth_rate, growth_rate, 3))
+        expect_input(self, in_channels)
 
 
 class DenseBlock(nn.Module):
@@ -27,11 +30,15 @@ class DenseBlock(nn.Module):
     def __init__(self, num_layers: int, in_channels: int, growth_rate: int, bn_size: int = 4) -> None:
         super().__init__()
         check_positive("num_layers", num_layers)
+        check_positive("in_channels", in_channels)
+        check_positive("growth_rate", growth_rate)
+        check_positive("bn_size", bn_size)
         self.layers = nn.ModuleList(
             DenseLayer(in_channels + i * growth_rate, growth_rate, bn_size)
             for i in range(num_layers)
         )
         self.out_channels = in_channels + num_layers * growth_rate
+        expect_input(self, in_channels)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         features = [x]
@@ -45,3 +52,4 @@ class Transition(nn.Sequential):
 
     def __init__(self, in_channels: int, out_channels: int) -> None:
         super().__init__(BNActConv(in_channels, out_channels, 1), nn.AvgPool2d(2, 2))
+        expect_input(self, in_channels, min_size=2)

@@ -11,7 +11,7 @@ from __future__ import annotations
 from torch import nn
 
 from convbook.blocks.conv import ConvBNAct
-from convbook.blocks.validate import check_positive
+from convbook.blocks.validate import check_positive, expect_input
 from convbook.errors import ConfigError
 
 
@@ -33,6 +33,7 @@ class TwoTowerFeatures(nn.Sequential):
                  first_channels: int | None = None) -> None:
         check_positive("width", width)
         check_positive("towers", towers)
+        check_positive("kernel_size_first", kernel_size_first)
         w = width
         first = 2 * w if first_channels is None else check_positive("first_channels",
                                                                     first_channels)
@@ -53,6 +54,7 @@ class TwoTowerFeatures(nn.Sequential):
         )
         self.towers = towers
         self.out_channels = 4 * w
+        expect_input(self, 3, min_size=8)  # three 2x2 max-pools
 
     @property
     def first_conv(self) -> nn.Conv2d:

@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 from convbook.blocks.conv import ConvBNAct
-from convbook.blocks.validate import check_positive
+from convbook.blocks.validate import check_positive, expect_input
 from convbook.errors import ConfigError
 
 
@@ -43,15 +43,17 @@ class NaiveInception(Branches):
             raise ConfigError(f"give one width per kernel size: widths={tuple(widths)}, "
                               f"kernel_sizes={tuple(kernel_sizes)}")
         for i, (width, k) in enumerate(zip(widths, kernel_sizes)):
-            check_positive("kernel size", k)
+            check_positive(f"widths[{i}]", width)
+            check_positive(f"kernel_sizes[{i}]", k)
             if k % 2 == 0:
-                raise ConfigError(f"kernel size {k} is even; use odd sizes (1, 3, 5, 7) so every "
-                                  f"branch keeps the input's height and width")
+                raise ConfigError(f"kernel_sizes[{i}]={k} is even; use odd sizes (1, 3, 5, 7) so "
+                                  f"every branch keeps the input's height and width")
             name = f"conv{k}x{k}" if f"conv{k}x{k}" not in self._modules else f"conv{k}x{k}_{i}"
             self.add_module(name, ConvBNAct(in_channels, width, k))
         if pool:
             self.add_module("pool", nn.MaxPool2d(3, stride=1, padding=1))
         self.out_channels = sum(widths) + (in_channels if pool else 0)
+        expect_input(self, in_channels)
 
 
 class Inception(Branches):
@@ -66,6 +68,10 @@ class Inception(Branches):
     def __init__(self, in_channels: int, ch1x1: int, ch3x3red: int, ch3x3: int, ch5x5red: int,
                  ch5x5: int, pool_proj: int, kernel_size_5x5: int = 3, bn_eps: float = 1e-3) -> None:
         super().__init__()
+        for name, value in (("in_channels", in_channels), ("ch1x1", ch1x1),
+                            ("ch3x3red", ch3x3red), ("ch3x3", ch3x3), ("ch5x5red", ch5x5red),
+                            ("ch5x5", ch5x5), ("pool_proj", pool_proj)):
+            check_positive(name, value)
 
         def unit(c_in: int, c_out: int, k: int) -> ConvBNAct:
             return ConvBNAct(c_in, c_out, k, bn_eps=bn_eps)
@@ -77,3 +83,4 @@ class Inception(Branches):
         self.branch4 = nn.Sequential(nn.MaxPool2d(3, stride=1, padding=1, ceil_mode=True),
                                      unit(in_channels, pool_proj, 1))
         self.out_channels = ch1x1 + ch3x3 + ch5x5 + pool_proj
+        expect_input(self, in_channels)

@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 from convbook.blocks.conv import ConvBNAct
-from convbook.blocks.validate import check_positive
+from convbook.blocks.validate import check_positive, expect_input
 from convbook.errors import ConfigError
 
 
@@ -27,6 +27,7 @@ class XBlock(nn.Module):
         self.grouped = ConvBNAct(channels, channels, 3, groups=channels // group_width)
         self.pointwise_out = ConvBNAct(channels, channels, 1, activation=None)
         self.relu = nn.ReLU(inplace=True)
+        expect_input(self, channels)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.relu(x + self.pointwise_out(self.grouped(self.pointwise_in(x))))

@@ -19,6 +19,7 @@ from torch import nn
 
 from convbook.blocks.conv import ConvBNAct
 from convbook.blocks.se import SqueezeExcitation
+from convbook.blocks.validate import check_groups, check_positive, expect_input
 from convbook.errors import ConfigError
 
 SHORTCUTS = ("A", "B")
@@ -68,6 +69,9 @@ class BasicBlock(nn.Module):
                  norm_layer: Callable[[int], nn.Module] | None = None,
                  act_layer: Callable[[], nn.Module] = nn.ReLU) -> None:
         super().__init__()
+        for name, value in (("in_channels", in_channels), ("channels", channels),
+                            ("stride", stride)):
+            check_positive(name, value)
         self.conv1 = ConvBNAct(in_channels, channels, 3, stride=stride, norm=norm,
                                norm_layer=norm_layer, activation=act_layer)
         self.conv2 = ConvBNAct(channels, channels, 3, activation=None, norm=norm,
@@ -77,6 +81,7 @@ class BasicBlock(nn.Module):
                            if skip else None)
         self.skip = skip
         self.relu = act_layer()
+        expect_input(self, in_channels)
 
     def extra_repr(self) -> str:
         return f"skip={self.skip}"
@@ -104,7 +109,15 @@ class Bottleneck(nn.Module):
                  shortcut: str = "B", norm_layer: Callable[[int], nn.Module] | None = None,
                  act_layer: Callable[[], nn.Module] = nn.ReLU) -> None:
         super().__init__()
+        for name, value in (("in_channels", in_channels), ("channels", channels),
+                            ("stride", stride), ("groups", groups), ("base_width", base_width)):
+            check_positive(name, value)
         width = int(channels * (base_width / 64.0)) * groups
+        if width < 1:
+            raise ConfigError(f"channels={channels} at base_width={base_width} gives a 3x3 of "
+                              f"{width} channels (channels * base_width / 64 * groups); raise "
+                              f"base_width (64 is ResNet's) or channels")
+        check_groups(width, width, groups)
         out_channels = channels * self.expansion
         self.conv1 = ConvBNAct(in_channels, width, 1, norm_layer=norm_layer, activation=act_layer)
         self.conv2 = ConvBNAct(width, width, 3, stride=stride, groups=groups,
@@ -115,6 +128,7 @@ class Bottleneck(nn.Module):
                                      norm_layer=norm_layer) if skip else None)
         self.skip = skip
         self.relu = act_layer()
+        expect_input(self, in_channels)
 
     def extra_repr(self) -> str:
         return f"skip={self.skip}"

@@ -7,7 +7,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from convbook.blocks.validate import check_positive
+from convbook.blocks.validate import check_positive, expect_input
 
 
 class SqueezeExcitation(nn.Module):
@@ -18,12 +18,13 @@ class SqueezeExcitation(nn.Module):
         super().__init__()
         check_positive("channels", channels)
         check_positive("reduction", reduction)
-        squeezed = max(channels // reduction, 1)
+        squeezed = max(channels // reduction, 1)  # at least one hidden unit, as torchvision's
         self.avgpool = nn.AdaptiveAvgPool2d(1)
         self.fc1 = nn.Conv2d(channels, squeezed, 1)
         self.fc2 = nn.Conv2d(squeezed, channels, 1)
         self.activation = nn.ReLU()
         self.scale_activation = nn.Sigmoid()
+        expect_input(self, channels)
 
     def weights(self, x: torch.Tensor) -> torch.Tensor:
         """The per-channel weights (N x C x 1 x 1, in (0, 1)) this block gives input ``x``."""

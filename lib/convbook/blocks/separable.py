@@ -13,7 +13,8 @@ import torch
 from torch import nn
 
 from convbook.blocks.conv import ConvBNAct
-from convbook.blocks.validate import check_odd_kernel
+from convbook.blocks.validate import check_odd_kernel, check_positive, expect_input
+from convbook.errors import ConfigError
 
 
 class DepthwiseSeparable(nn.Sequential):
@@ -35,6 +36,7 @@ class DepthwiseSeparable(nn.Sequential):
                                                 padding=kernel_size // 2, groups=in_channels,
                                                 bias=False))
         super().__init__(depthwise, ConvBNAct(in_channels, out_channels, 1, activation=activation))
+        expect_input(self, in_channels)
 
 
 class InvertedResidual(nn.Module):
@@ -43,6 +45,11 @@ class InvertedResidual(nn.Module):
 
     def __init__(self, in_channels: int, out_channels: int, stride: int, expand_ratio: int) -> None:
         super().__init__()
+        for name, value in (("in_channels", in_channels), ("out_channels", out_channels),
+                            ("stride", stride), ("expand_ratio", expand_ratio)):
+            check_positive(name, value)
+        if stride > 2:
+            raise ConfigError(f"stride must be 1 or 2 (MobileNetV2's blocks), got {stride}")
         hidden = in_channels * expand_ratio
         layers: list[nn.Module] = []
         if expand_ratio != 1:
@@ -53,6 +60,7 @@ class InvertedResidual(nn.Module):
         ]
         self.conv = nn.Sequential(*layers)
         self.use_residual = stride == 1 and in_channels == out_channels
+        expect_input(self, in_channels)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.conv(x)

@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 from convbook.blocks.conv import ConvBNAct
-from convbook.blocks.validate import check_positive
+from convbook.blocks.validate import check_positive, expect_input
 from convbook.errors import ConfigError
 
 
@@ -16,6 +16,9 @@ def channel_shuffle(x: torch.Tensor, groups: int) -> torch.Tensor:
     """Reshape channels to (groups, C/groups), transpose, flatten: channel i*C/g + j moves to
     j*g + i. The output keeps the input's memory format (one copy, channels_last stays so)."""
     check_positive("groups", groups)
+    if not isinstance(x, torch.Tensor) or x.dim() != 4:
+        raise ConfigError(f"channel_shuffle takes a batch N x C x H x W, got "
+                          f"{tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__}")
     n, c, h, w = x.shape
     if c % groups:
         raise ConfigError(f"groups={groups} does not divide the {c} channels")
@@ -58,6 +61,7 @@ class ShuffleUnit(nn.Module):
         self.depthwise = ConvBNAct(mid, mid, 3, groups=mid, activation=None)
         self.expand = ConvBNAct(mid, channels, 1, groups=groups, activation=None)
         self.relu = nn.ReLU(inplace=True)
+        expect_input(self, channels)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.expand(self.depthwise(self.shuffle(self.reduce(x))))
@@ -78,6 +82,8 @@ class ShuffleV2Block(nn.Module):
             raise ConfigError(f"out_channels must be even (two branches of equal width), got "
                               f"{out_channels}; use {out_channels - 1} or {out_channels + 1}")
         branch = out_channels // 2
+        if stride > 2:
+            raise ConfigError(f"stride must be 1 or 2 (ShuffleNet V2's units), got {stride}")
         if stride == 1 and in_channels != out_channels:
             raise ConfigError(f"a stride-1 ShuffleNet V2 unit keeps its width: in_channels "
                               f"({in_channels}) must equal out_channels ({out_channels})")
@@ -95,6 +101,7 @@ class ShuffleV2Block(nn.Module):
             ConvBNAct(branch, branch, 3, stride=stride, groups=branch, activation=None),
             ConvBNAct(branch, branch, 1),
         )
+        expect_input(self, in_channels)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.stride == 1:

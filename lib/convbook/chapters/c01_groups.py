@@ -298,6 +298,13 @@ def one_minute(c11: stats.Verdict, c12: stats.Verdict, net: GroupedNet) -> str:
 
 # --- explorer -------------------------------------------------------------------------------
 
+def maps_text(size: int, out_size: int) -> str:
+    """The map a MAC count is taken on; an even kernel with padding k // 2 grows it by one."""
+    if out_size == size:
+        return f"MACs on a {size}×{size} map"
+    return f"MACs from a {size}×{size} input to a {out_size}×{out_size} output"
+
+
 @labels(groups="groups (g)", kernel_size="kernel size (k)")
 def grouped_conv(in_channels: int = 16, out_channels: int = 16, groups: int = 4,
                  kernel_size: int = 3, size: int = 32) -> View:
@@ -320,7 +327,7 @@ def grouped_conv(in_channels: int = 16, out_channels: int = 16, groups: int = 4,
     numbers = {
         "parameters (counted on the module)": f"{params:,}",
         "parameters (k²·C_in/g·C_out)": f"{measure.conv2d_params(in_channels, out_channels, kernel_size, groups):,}",
-        f"MACs on a {size}×{size} map": f"{macs:,}",
+        maps_text(size, size + 2 * (kernel_size // 2) - kernel_size + 1): f"{macs:,}",
         "saving against groups = 1": f"{dense / params:.2f}×",
         "input channels each output sees": f"{int(matrix[0].sum())} of {in_channels}",
     }
