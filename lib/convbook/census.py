@@ -120,6 +120,8 @@ def _image_shape(input_size) -> tuple[int, int, int]:
 def conv2d_kind(conv: nn.Conv2d) -> str:
     """Kind of a convolution: depthwise (groups == in_channels > 1), grouped (1 < groups <
     in_channels), 1×1 (dense pointwise) or dense k×k (any larger kernel, groups 1)."""
+    if not isinstance(conv, nn.Conv2d):
+        raise ConfigError(f"conv2d_kind takes an nn.Conv2d, got {type(conv).__name__}")
     if conv.groups > 1:
         return "depthwise" if conv.groups == conv.in_channels else "grouped"
     return "1×1" if tuple(conv.kernel_size) == (1, 1) else "dense k×k"
@@ -129,6 +131,9 @@ def linear_kind(output_dims: int) -> str:
     """Kind of a Linear layer from the number of dimensions of what it returns: on a feature
     map ((N, H, W, C), more than 2 dimensions) it is a 1×1 convolution at every position; on
     (N, C) vectors it is fully connected."""
+    if isinstance(output_dims, bool) or not isinstance(output_dims, int) or output_dims < 2:
+        raise ConfigError(f"output_dims is the number of dimensions of a Linear layer's output "
+                          f"(2 for N x C, 4 on a feature map), got {output_dims!r}")
     return "1×1" if output_dims > 2 else "fully connected"
 
 

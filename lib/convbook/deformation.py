@@ -14,6 +14,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from convbook.blocks import DeformableConv2d
+from convbook.blocks.validate import check_positive
 from convbook.errors import ConfigError
 from convbook.synthetic import DIGIT_SIZE, DigitData, as_images
 
@@ -25,14 +26,38 @@ LAYERS = ("first deformable layer (9 taps)", "both layers (81 points)")
 _HORIZONTAL = ((0, 1), (1, 2), (3, 4), (4, 5), (6, 7), (7, 8))
 _VERTICAL = ((0, 3), (3, 6), (1, 4), (4, 7), (2, 5), (5, 8))
 
-def deformable_layers(model: nn.Module) -> list[DeformableConv2d]:
-    return [m for m in model.modules() if isinstance(m, DeformableConv2d)]
+def deformable_layers(model: nn.Module, least: int = 0) -> list[DeformableConv2d]:
+    """The model's deformable layers in order; fewer than ``least`` is an error."""
+    if not isinstance(model, nn.Module):
+        raise ConfigError(f"expected a model (an nn.Module), got {type(model).__name__}")
+    layers = [m for m in model.modules() if isinstance(m, DeformableConv2d)]
+    if len(layers) < least:
+        raise ConfigError(f"this needs a model with at least {least} DeformableConv2d layer"
+                          f"{'s' if least > 1 else ''}, and {type(model).__name__} has "
+                          f"{len(layers)}; build one with nets.deformable_cifar_net")
+    return layers
+
+
+def _check_points(points, what: str, taps: int | None = None) -> None:
+    """Sampling points: a tensor whose last dimension holds (y, x) (and, when ``taps`` is
+    given, whose last but one holds the taps)."""
+    if not isinstance(points, torch.Tensor) or points.dim() < 2 or points.shape[-1] != 2:
+        shape = tuple(points.shape) if isinstance(points, torch.Tensor) else type(points).__name__
+        raise ConfigError(f"{what} takes points with (y, x) in the last dimension (... x 2), "
+                          f"got {shape}")
+    if taps is not None and points.shape[-2] != taps:
+        raise ConfigError(f"{what} takes the {taps} points of a 3×3 kernel (... x {taps} x 2), "
+                          f"got {tuple(points.shape)}")
 
 
 @torch.no_grad()
 def layer_inputs(model: nn.Module, images: torch.Tensor) -> list[torch.Tensor]:
     """The input each deformable layer of ``model`` receives for ``images`` (uint8, N x 3)."""
     from convbook.train import normalize
+
+    if not isinstance(images, torch.Tensor) or images.dtype != torch.uint8:
+        raise ConfigError(f"layer_inputs takes images as uint8 (0..255, N x 3 x H x W), got "
+                          f"{getattr(images, 'dtype', type(images).__name__)}")
 
     captured = []
     hooks = [layer.register_forward_hook(lambda m, args, out: captured.append(args[0].float()))
@@ -52,6 +77,7 @@ def effective_dilation(points: torch.Tensor, size: int | None = None) -> torch.T
     position (N x H x W from N x H x W x 9 x 2); a plain 3×3 kernel gives 1. With ``size``
     (the map's side), only pairs whose two taps both land on the map count (a tap in the zero
     padding reads nothing); NaN where no pair does."""
+    _check_points(points, "effective_dilation", taps=9)
     pairs = _HORIZONTAL + _VERTICAL
     a = points[..., [i for i, _ in pairs], :]
     b = points[..., [j for _, j in pairs], :]
@@ -66,6 +92,8 @@ def effective_dilation(points: torch.Tensor, size: int | None = None) -> torch.T
 def on_map(points: torch.Tensor, size: int) -> torch.Tensor:
     """True where a (y, x) point lies where bilinear sampling reads at least one pixel of a
     ``size`` × ``size`` map."""
+    _check_points(points, "on_map")
+    check_positive("size", size)
     return ((points > -1) & (points < size)).all(-1)
 
 
@@ -84,7 +112,7 @@ def dilation_by_scale(model: nn.Module, data: DigitData) -> dict[str, dict[float
     positions that land on the map; and "focus", the share of the on-map taps at object
     positions that land on the object, minus that share for a plain 3×3 grid there."""
     out = {"object": {}, "background": {}, "inside": {}, "focus": {}}
-    layer = deformable_layers(model)[0]
+    layer = deformable_layers(model, least=1)[0]
     for scale, (x, _, masks) in data.tests.items():
         inputs = layer_inputs(model, as_images(x))[0]
         points = layer.sampling_points(inputs).cpu()
@@ -119,7 +147,10 @@ def _focus(points: torch.Tensor, inside: torch.Tensor, obj: torch.Tensor, size: 
 
 
 def slope(values: dict[float, float]) -> float:
-    """Least-squares slope of values against scale."""
+    """Least-squares slope of values against scale (scales whose value is NaN left out)."""
+    finite = {x: y for x, y in values.items() if not math.isnan(y)}
+    if len(set(finite)) < 2:
+        raise ConfigError(f"a slope needs values at two or more scales, got {values!r}")
     xs = torch.tensor(list(values), dtype=torch.float64)
     ys = torch.tensor(list(values.values()), dtype=torch.float64)
     keep = ~torch.isnan(ys)
@@ -142,6 +173,7 @@ class Gallery:
 
 def to_image(points: torch.Tensor, stride: int) -> torch.Tensor:
     """Feature-map coordinates to image pixels (the centre of each stride × stride cell)."""
+    check_positive("stride", stride)
     return points * stride + (stride - 1) / 2
 
 
@@ -157,7 +189,7 @@ def gallery(model: nn.Module, data: DigitData, scales: tuple[float, ...] = GALLE
     deformable layers read together (each of the second layer's taps, rounded to the nearest
     position, followed into the first layer), as in DCNv1's figure. Taps that land in the zero
     padding around the 8×8 map read nothing and are left out (so are the points behind them)."""
-    first, second = deformable_layers(model)[:2]
+    first, second = deformable_layers(model, least=2)[:2]
     images, points, plain, centre, dilation = {}, {}, {}, {}, {}
     for scale in scales:
         if scale not in data.tests:

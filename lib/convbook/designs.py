@@ -29,6 +29,7 @@ from convbook import measure, nets, profiles
 from convbook.blocks import ConvBNAct, DepthwiseSeparable, InvertedResidual, ShuffleUnit
 from convbook.blocks.convnext import ConvNeXtBlock
 from convbook.blocks.regnet import XBlock
+from convbook.blocks.validate import check_positive
 from convbook.errors import ConfigError
 from convbook.train import Recipe
 
@@ -52,6 +53,12 @@ REFERENCE_WIDTH = {"smoke": 48, "book": 48, "full": 128}
 
 def unit(design: str, channels: int) -> nn.Module:
     """One shape-keeping unit of ``design`` (one of ``DESIGNS``) at ``channels``."""
+    if design in WIDTH_STEP:
+        check_positive("channels", channels)
+    if design == "shuffle" and channels % 16:
+        raise ConfigError(f"the 'shuffle' unit needs channels divisible by 16 (4 groups of its "
+                          f"quarter), got {channels}; use {max(16, channels // 16 * 16)} or "
+                          f"{(channels // 16 + 1) * 16}")
     if design == "dense":
         return ConvBNAct(channels, channels, 3)
     if design == "separable":
@@ -81,6 +88,9 @@ def equal_mac_widths(designs: Sequence[str], target_macs: int,
     bisection finds it in a few counts."""
     if target_macs <= 0:
         raise ConfigError(f"target_macs must be positive, got {target_macs}")
+    unknown = [d for d in designs if d not in WIDTH_STEP]
+    if unknown:
+        raise ConfigError(f"unknown design {unknown[0]!r}: designs are {', '.join(DESIGNS)}")
     widths = {}
     for design in designs:
         candidates = list(range(WIDTH_STEP[design], max_width + 1, WIDTH_STEP[design]))

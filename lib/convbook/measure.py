@@ -24,14 +24,20 @@ from convbook.tables import Table
 
 def count_params(model: nn.Module, trainable_only: bool = False) -> int:
     """Number of scalar parameters (weights and biases; BN's running statistics are buffers)."""
+    if not isinstance(model, nn.Module):
+        raise ConfigError(f"count_params needs a model instance (an nn.Module), got {model!r}; "
+                          f"for a class, build it first: count_params(nets.CifarNet(16))")
     return sum(p.numel() for p in model.parameters() if p.requires_grad or not trainable_only)
 
 
 def _input_shape(input_size: tuple[int, ...]) -> tuple[int, ...]:
+    if not isinstance(input_size, (tuple, list)):
+        raise ConfigError(f"input_size must be a tuple such as (3, 32, 32), got {input_size!r}")
     shape = tuple(input_size)
     if len(shape) == 3:
         shape = (1, *shape)
-    if len(shape) != 4 or any(not isinstance(s, int) or s < 1 for s in shape):
+    if len(shape) != 4 or any(isinstance(s, bool) or not isinstance(s, int) or s < 1
+                              for s in shape):
         raise ConfigError(
             f"input_size must be (channels, height, width) or (batch, channels, height, width) "
             f"with positive integers, got {input_size!r}; for CIFAR-10 use (3, 32, 32)"
@@ -76,6 +82,10 @@ def count_macs(model: nn.Module, input_size: tuple[int, ...] = (3, 32, 32)) -> i
     try:
         with _eval_mode(model), FlopCounterMode(display=False) as counter:
             model(x)
+    except RuntimeError as exc:  # torch's shape errors: say which argument to change
+        raise ConfigError(f"the model cannot run on input_size={tuple(input_size)} (its "
+                          f"channels and size must match the model's first layer): "
+                          f"{str(exc).splitlines()[0]}") from exc
     finally:
         for hook in hooks:
             hook.remove()
@@ -156,6 +166,7 @@ def train_latency(model: nn.Module, batch_size: int, input_size: tuple[int, ...]
                   min_run_time: float = 0.3) -> dict[str, float]:
     """Median seconds of a forward pass and of a forward + backward pass on one training batch
     (``batch_size`` inputs of ``input_size``), as ``latency`` measures them."""
+    check_positive("batch_size", batch_size)
     shape = (batch_size, *input_size)
     return {"forward": latency(model, shape, device, min_run_time),
             "forward_backward": latency(model, shape, device, min_run_time, backward=True)}
@@ -209,6 +220,8 @@ def compare_models(models: dict[str, nn.Module], input_size: tuple[int, ...] = (
     """Parameters and MACs of several models; ``parts`` names submodules (e.g. "features")
     whose share of the parameters gets a column each; ``input_sizes`` overrides
     ``input_size`` for the models it names."""
+    if not models:
+        raise ConfigError("compare_models needs models: a dict of name -> model instance")
     input_sizes = input_sizes or {}
     rows = []
     for name, model in models.items():
@@ -249,6 +262,9 @@ def separable_sweep(channels: list[int], kernel_sizes: list[int]) -> Table:
     1x1, counted on real modules, with the ratio set beside the formula 1/C + 1/k^2."""
     from convbook.blocks.separable import DepthwiseSeparable
 
+    if not channels or not kernel_sizes:
+        raise ConfigError(f"separable_sweep needs channels and kernel_sizes to sweep, got "
+                          f"channels={channels!r}, kernel_sizes={kernel_sizes!r}")
     rows = []
     for c in channels:
         for k in kernel_sizes:
@@ -331,6 +347,13 @@ def se_overhead(channels: list[int], reductions: list[int]) -> Table:
     2·C·s + s + C with s = max(C // r, 1) hidden units (the block never has fewer than one)."""
     from convbook.blocks.se import SqueezeExcitation
 
+    if not channels or not reductions:
+        raise ConfigError(f"se_overhead needs channels and reductions, got channels="
+                          f"{channels!r}, reductions={reductions!r}")
+    for c in channels:
+        check_positive("channels", c)
+    for r in reductions:
+        check_positive("reduction", r)
     rows = []
     for c in channels:
         for r in reductions:

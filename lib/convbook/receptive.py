@@ -39,6 +39,9 @@ class Layer:
         check_positive("kernel_size", self.kernel_size)
         check_positive("stride", self.stride)
         check_positive("dilation", self.dilation)
+        if (isinstance(self.padding, bool) or not isinstance(self.padding, int)
+                or self.padding < 0):
+            raise ConfigError(f"padding must be a whole number >= 0, got {self.padding!r}")
 
     @property
     def span(self) -> int:
@@ -193,11 +196,22 @@ def effective_receptive_field(
 
 def support_size(erf: torch.Tensor, threshold: float = 0.0) -> int:
     """Side of the bounding box of pixels whose gradient exceeds ``threshold`` (the largest side)."""
+    _check_map(erf, "support_size")
     rows = torch.nonzero(erf.amax(dim=1) > threshold).flatten()
     cols = torch.nonzero(erf.amax(dim=0) > threshold).flatten()
     if len(rows) == 0:
         return 0
     return int(max(rows[-1] - rows[0] + 1, cols[-1] - cols[0] + 1))
+
+
+def _check_map(erf, what: str) -> None:
+    """A gradient map: a 2-D tensor (H x W) of finite numbers."""
+    if not isinstance(erf, torch.Tensor) or erf.dim() != 2:
+        shape = tuple(erf.shape) if isinstance(erf, torch.Tensor) else type(erf).__name__
+        raise ConfigError(f"{what} needs a 2-D map (H x W), got {shape}")
+    if not bool(torch.isfinite(erf).all()):
+        raise ConfigError(f"{what} got a map holding NaN or infinite values; the gradients it "
+                          f"came from diverged")
 
 
 def effective_size(erf: torch.Tensor, mass: float = 0.9) -> int:
@@ -208,6 +222,7 @@ def effective_size(erf: torch.Tensor, mass: float = 0.9) -> int:
     """
     if not 0 < mass <= 1:
         raise ConfigError(f"mass must be in (0, 1], got {mass}; 0.9 is a common choice")
+    _check_map(erf, "effective_size")
     h, w = erf.shape
     total = erf.sum()
     if total <= 0:
@@ -335,8 +350,7 @@ def central_mass(erf: torch.Tensor, size: int) -> float:
     if size % 2 == 0:
         raise ConfigError(f"size must be odd so the square has a centre pixel, got {size}; "
                           f"use {size - 1} or {size + 1}")
-    if erf.dim() != 2:
-        raise ConfigError(f"central_mass needs a 2-D map (H x W), got shape {tuple(erf.shape)}")
+    _check_map(erf, "central_mass")
     h, w = erf.shape
     cy, cx, r = h // 2, w // 2, size // 2
     total = float(erf.sum())
