@@ -7,7 +7,8 @@ import math
 import numpy as np
 import pytest
 import torch
-from convbook import blocks, measure, receptive, train
+from convbook import blocks, measure, nets, receptive, train, zoo
+from convbook.chapters import c01_groups as c01
 from convbook.chapters import c02_kernels as c02
 from convbook.chapters import c04_bottleneck as c04
 from convbook.chapters import c06_separable as c06
@@ -87,6 +88,41 @@ ERRORS = [
     ("receptive_field of a stride-2 BasicBlock",
      lambda: receptive.receptive_field(blocks.BasicBlock(8, 16, 2)), "not one"),
     ("central_mass even size", lambda: receptive.central_mass(torch.ones(5, 5), 4), "odd"),
+    # round two: what the held-out probe found (ci/probe.py runs the whole probe)
+    ("receptive_field of global pooling",
+     lambda: receptive.receptive_field([nn.Conv2d(3, 3, 3), nn.AdaptiveAvgPool2d(1)]),
+     "does not model AdaptiveAvgPool2d"),
+    ("receptive_field of Upsample", lambda: receptive.receptive_field(nn.Upsample(scale_factor=2)),
+     "does not model Upsample"),
+    ("receptive_field of PixelUnshuffle", lambda: receptive.receptive_field(nn.PixelUnshuffle(2)),
+     "does not model PixelUnshuffle"),
+    ("receptive_field of LPPool2d", lambda: receptive.receptive_field(nn.LPPool2d(2, 2)),
+     "does not model LPPool2d"),
+    ("effective_size of a NaN map", lambda: receptive.effective_size(torch.full((5, 5), math.nan)),
+     "NaN"),
+    ("latency min_run_time NaN", lambda: measure.latency(nn.Conv2d(3, 3, 3), min_run_time=math.nan),
+     "min_run_time"),
+    ("latency min_run_time inf", lambda: measure.latency(nn.Conv2d(3, 3, 3), min_run_time=math.inf),
+     "min_run_time"),
+    ("deformable conv on a NaN pixel", lambda: blocks.DeformableConv2d(3, 4)(
+        torch.randn(1, 3, 8, 8).index_put_((torch.tensor([0]),) * 4, torch.tensor(math.nan))),
+     "NaN"),
+    ("InvertedResidual expand_ratio 0", lambda: blocks.InvertedResidual(8, 8, 1, 0),
+     "expand_ratio"),
+    ("Bottleneck base_width 1", lambda: blocks.Bottleneck(16, 4, base_width=1), "base_width"),
+    ("DenseLayer bn_size 0", lambda: blocks.DenseLayer(8, 4, bn_size=0), "bn_size"),
+    ("Inception ch3x3 0", lambda: blocks.Inception(8, 4, 4, 0, 4, 4, 4), "ch3x3"),
+    ("BNActConv on 5 channels", lambda: blocks.BNActConv(8, 8)(torch.zeros(2, 5, 4, 4)),
+     "expects 8 channels"),
+    ("ConvBNAct on one unbatched image", lambda: blocks.ConvBNAct(3, 8)(torch.zeros(3, 4, 4)),
+     "x\\[None\\]"),
+    ("CifarNet on uint8 images", lambda: nets.CifarNet(4)(torch.zeros(1, 3, 32, 32,
+                                                                     dtype=torch.uint8)),
+     "normalize"),
+    ("CifarNet with 5 stages on 8x8 images", lambda: nets.CifarNet(4, stages=5)(
+        torch.zeros(1, 3, 8, 8)), "too small"),
+    ("CifarNet with 0 classes", lambda: nets.CifarNet(4, num_classes=0), "num_classes"),
+    ("se_resnet50 reduction 0", lambda: zoo.se_resnet50(reduction=0), "reduction"),
 ]
 
 # explorers: the error arrives as a View's message, never as a traceback
@@ -106,6 +142,9 @@ VIEW_ERRORS = [
 VALUES = [
     ("central_mass square larger than the map", lambda: receptive.central_mass(torch.ones(5, 5), 9),
      1.0),
+    ("grouped_conv with an even kernel counts MACs on the map it names",
+     lambda: [k for k in c01.grouped_conv(kernel_size=4).numbers if k.startswith("MACs")],
+     ["MACs from a 32×32 input to a 33×33 output"]),
     ("SE block with fewer channels than r",
      lambda: measure.se_overhead([16], [32]).rows[0]["2Cs + s + C, s = max(C/r, 1) (formula)"],
      measure.count_params(blocks.SqueezeExcitation(16, 32))),
@@ -117,7 +156,9 @@ VALUES = [
 
 @pytest.mark.parametrize("name, call, phrase", ERRORS, ids=[e[0] for e in ERRORS])
 def test_bad_input_raises_a_clear_error(name, call, phrase):
-    with pytest.raises(ValueError, match=phrase):
+    from convbook.errors import ConvbookError
+
+    with pytest.raises((ValueError, ConvbookError), match=phrase):
         call()
 
 
@@ -130,3 +171,27 @@ def test_bad_explorer_input_becomes_a_message(name, call, phrase):
 @pytest.mark.parametrize("name, call, expected", VALUES, ids=[v[0] for v in VALUES])
 def test_edge_input_returns_the_right_number(name, call, expected):
     assert call() == expected
+
+
+def test_debug_shows_whole_tracebacks(monkeypatch):
+    """A reader sees one line (IPython's _render_traceback_); CONVBOOK_DEBUG=1 hides that hook
+    so IPython shows the frames behind it."""
+    from convbook.errors import ConfigError
+
+    error = ConfigError("groups=3 must divide 8")
+    monkeypatch.delenv("CONVBOOK_DEBUG", raising=False)
+    assert error._render_traceback_() == ["ConfigError: groups=3 must divide 8"]
+    monkeypatch.setenv("CONVBOOK_DEBUG", "1")
+    assert not hasattr(error, "_render_traceback_")
+
+
+@pytest.mark.slow
+def test_the_probe_finds_no_crash_no_silent_error_and_few_raw_errors():
+    """ci/probe.py: 700 bad and edge inputs across the public API, each in a child process that
+    may crash or hang without taking the test with it."""
+    from conftest import load_ci_script
+
+    probe = load_ci_script("probe")
+    outcomes = probe.run()
+    assert len(outcomes) >= 300
+    assert probe.passed(outcomes), probe.report(outcomes)
