@@ -4,19 +4,26 @@ Every variant is built from each seed, trained by ``train.fit`` on the same data
 recipe, scored on every test image (the per-image correctness is kept, so comparisons are
 paired), and measured by ``measure`` (parameters, MACs, latency). A finished run is stored
 under ``cache_dir()/runs``, keyed by everything that shapes its result: the model's structure,
-its initial weights and the code of its modules, the recipe, the training code, the data's
-contents, the seed, the device type and the library versions. Cache files are written
-atomically; one that cannot be read is reported, deleted and rebuilt; a cache that cannot be
-written warns once and the run goes on without it.
+its initial weights and the code it runs, the recipe, the training code, the data's contents,
+the seed, the device type, the thread count, the precision (amp) and the versions of torch,
+torchvision and convbook. "The code it runs" (``code_digest``) is the source files of the
+modules its classes come from and of the modules of ours those refer to, so editing a helper
+a block calls changes the key; a class defined in a notebook counts by its bytecode and that
+of the functions it calls. Cache files hold plain data, written atomically and read without
+running code; one that cannot be read or does not fit the run (another model's weights, a
+result with other fields) is reported, deleted and rebuilt; temporaries a killed writer left
+are removed after ten minutes; a cache that cannot be written warns once and the run goes on
+without it.
 """
 
 from __future__ import annotations
 
 import hashlib
-import inspect
 import json
+import numbers
+from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 import torch
@@ -24,7 +31,8 @@ from torch import nn
 
 from convbook import measure, records, stats
 from convbook import train as train_module
-from convbook.cache import load_checked, save_atomic, warn_once
+from convbook.cache import load_checked, remove_stale_temporaries, save_atomic, warn_once
+from convbook.code_digest import code_digest
 from convbook.data import CifarData, cache_dir
 from convbook.errors import ConfigError, ConvbookError
 from convbook.explore import static_mode
@@ -152,6 +160,13 @@ class Variant:
         return row
 
 
+class UnknownVariant(ConfigError, KeyError):
+    """A name that is not one of the comparison's variants (a KeyError, as a mapping raises)."""
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0])
+
+
 @dataclass
 class Results:
     """The variants of one comparison and the conditions they ran under."""
@@ -169,7 +184,7 @@ class Results:
         for variant in self.variants:
             if variant.name == name:
                 return variant
-        raise KeyError(f"no variant {name!r}; variants: "
+        raise UnknownVariant(f"no variant {name!r}; variants: "
                        f"{', '.join(v.name for v in self.variants)}")
 
     def __iter__(self):
@@ -231,26 +246,16 @@ class Results:
 
 # --- the cache key ---------------------------------------------------------------------------
 
-def source_digest(objects) -> str:
-    digest = hashlib.sha256()
-    for obj in objects:
-        try:
-            digest.update(inspect.getsource(obj).encode())
-        except (OSError, TypeError):
-            digest.update(repr(obj).encode())
-    return digest.hexdigest()
-
-
 def model_digest(model: nn.Module) -> dict:
     """Structure (repr, with every block's flags in its extra_repr), the initial weights, and
-    the source code of every module class the model is made of."""
+    the code (``code_digest``) of every module class the model is made of."""
     weights = hashlib.sha256()
     for name, tensor in model.state_dict().items():
         weights.update(name.encode())
         weights.update(tensor.detach().cpu().contiguous().numpy().tobytes())
-    classes = sorted({type(m) for m in model.modules()}, key=lambda c: c.__qualname__)
-    return {"repr": repr(model), "init": weights.hexdigest(),
-            "code": source_digest(c for c in classes if not c.__module__.startswith("torch."))}
+    classes = sorted({type(m) for m in model.modules()},
+                     key=lambda c: (c.__module__, c.__qualname__))
+    return {"repr": repr(model), "init": weights.hexdigest(), "code": code_digest(classes)}
 
 
 def run_key(model: nn.Module, recipe: Recipe, seed: int, data: CifarData, device: torch.device,
@@ -263,7 +268,7 @@ def run_key(model: nn.Module, recipe: Recipe, seed: int, data: CifarData, device
         "seed": seed,
         "data": data.digest(),
         "device": device.type,
-        "training code": source_digest([train_module, *task.code]),
+        "training code": code_digest([train_module, *task.code]),
         "versions": sorted(records.versions().items()),
         "threads": torch.get_num_threads(),
         "extra": sorted((extra or {}).items()),
@@ -272,6 +277,8 @@ def run_key(model: nn.Module, recipe: Recipe, seed: int, data: CifarData, device
 
 
 def runs_dir() -> Path | None:
+    """The run cache's folder, created if needed, with temporaries a killed writer left there
+    removed (``cache.remove_stale_temporaries``); None (after one warning) if it cannot be."""
     folder = cache_dir() / "runs"
     try:
         folder.mkdir(parents=True, exist_ok=True)
@@ -279,6 +286,7 @@ def runs_dir() -> Path | None:
         warn_once(f"the run cache {folder} cannot be created ({exc}); runs are not cached. "
                    f"Set CONVBOOK_CACHE to a writable folder to keep them.")
         return None
+    remove_stale_temporaries(folder)
     return folder
 
 
@@ -321,6 +329,46 @@ def record_plan(path: Path, variants: dict, data, profile: Profile, recipe: Reci
 
 # --- running ----------------------------------------------------------------------------------
 
+def _result_fields(result) -> dict:
+    """A task's result as the cache stores it: its dataclass fields by name, plain data that
+    ``torch.load(weights_only=True)`` reads back without running any class's code."""
+    return {f.name: getattr(result, f.name) for f in fields(result)}
+
+
+def _restore_run(stored: dict, model: nn.Module, data: CifarData, task: Task):
+    """The result and scores of a cached run, its weights loaded into ``model``. Raises (so
+    ``load_checked`` deletes the file and the run is computed again) when the file does not fit
+    this run: a result with other fields than ``task.result_type``'s, scores that are not one
+    per test image, or another model's weights. All is checked before ``model`` changes."""
+    names = sorted(f.name for f in fields(task.result_type))
+    held = stored["result"]
+    if not isinstance(held, dict) or sorted(held) != names:
+        found = sorted(held) if isinstance(held, dict) else type(held).__name__
+        raise ValueError(f"its result holds {found}, not the fields of "
+                         f"{task.result_type.__name__} {names}")
+    result = task.result_type(**held)
+    scores = task.scores(result, data)
+    images = len(data.test[1])
+    if not isinstance(scores, torch.Tensor) or tuple(scores.shape) != (images,):
+        raise ValueError(f"its scores are not one per test image ({images})")
+    _check_weights(model, stored["state_dict"])
+    model.load_state_dict(stored["state_dict"])
+    return result, scores
+
+
+def _check_weights(model: nn.Module, state) -> None:
+    """Raise unless ``state`` has exactly ``model``'s parameter names and shapes (checked
+    first: ``load_state_dict`` may copy some tensors before it finds one that does not fit)."""
+    expected = model.state_dict()
+    if not isinstance(state, dict) or set(state) != set(expected):
+        raise ValueError("its weights are another model's (other parameter names)")
+    for name, tensor in expected.items():
+        stored = state[name]
+        if isinstance(tensor, torch.Tensor) and (not isinstance(stored, torch.Tensor)
+                                                 or stored.shape != tensor.shape):
+            raise ValueError(f"its weights are another model's ({name} has another shape)")
+
+
 def train_run(
     build: Callable[[], nn.Module],
     data: CifarData,
@@ -347,24 +395,50 @@ def train_run(
     extra = {"measure_train_error": measure_train_error, "amp": amp}
     key = run_key(model, recipe, seed, data, device, extra, task)
     path = folder / f"{key}.pt" if folder else None
-    stored = load_checked(path, {"result", "state_dict"}) if path is not None else None
+    found = path is not None and path.exists()
+    stored = (load_checked(path, {"result", "state_dict"},
+                           lambda stored: _restore_run(stored, model, data, task))
+              if found else None)
     if stored is not None:
-        model.load_state_dict(stored["state_dict"])
-        model.to(device)
-        result = task.result_type(**stored["result"])
-        cached = True
+        (result, scores), cached = stored, True
     else:
+        if found:  # a refused file: start again from the untouched initial network
+            seed_everything(seed)
+            model = build()
         result = task.fit(model, data, recipe, seed, device, amp, measure_train_error)
-        cached = False
+        scores, cached = task.scores(result, data), False
         if path is not None:
             state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
-            save_atomic({"result": result.__dict__, "state_dict": state}, path)
+            save_atomic({"result": _result_fields(result), "state_dict": state}, path)
     model.to(device).eval()
-    scores = task.scores(result, data)
     return Run(seed=seed, test_accuracy=float(scores.float().mean()), correct=scores,
                history=result.history,
                final_train_error=getattr(result, "final_train_error", None),
                model=model, cached=cached, result=result)
+
+
+def _checked_seeds(seeds) -> tuple[int, ...]:
+    """The seeds as ints, refusing what would not give independent runs: a repeated seed
+    retrains (or reloads) the same run, which the statistics would count as a second one."""
+    try:
+        seeds = tuple(seeds)
+    except TypeError:
+        raise ConfigError(f"seeds must be a list of whole numbers >= 0, e.g. [0, 1, 2]; got "
+                          f"{seeds!r}") from None
+    wrong = [s for s in seeds
+             if isinstance(s, bool) or not isinstance(s, numbers.Integral) or s < 0]
+    if wrong:
+        raise ConfigError(f"seeds must be whole numbers >= 0, e.g. [0, 1, 2]; got "
+                          f"{list(seeds)!r} (not one: {', '.join(map(repr, wrong))})")
+    if not seeds:
+        raise ConfigError("compare needs at least one seed, e.g. seeds=[0, 1, 2]")
+    seeds = tuple(int(s) for s in seeds)
+    repeated = sorted(s for s, n in Counter(seeds).items() if n > 1)
+    if repeated:
+        raise ConfigError(f"seeds {list(seeds)} repeat {repeated}: a repeated seed gives the "
+                          f"same run again, which would be counted as an independent one; pass "
+                          f"distinct seeds, e.g. {list(range(len(seeds)))}")
+    return seeds
 
 
 def compare(
@@ -393,17 +467,26 @@ def compare(
     variant is also added to the build's results file (``records``), its name followed by
     ``record_as`` when given (two comparisons of one chapter that reuse variant names).
     """
-    if not variants:
+    if not isinstance(variants, dict) or not variants:
         raise ConfigError("compare needs at least one variant: {'name': factory, ...}")
+    for name, build in variants.items():
+        if isinstance(build, nn.Module) or not callable(build):
+            raise ConfigError(f"variant {name!r} must be a factory that builds a fresh model "
+                              f"for each seed, got {type(build).__name__}; pass e.g. "
+                              f"partial(nets.CifarNet, 16) or lambda: MyNet()")
+    if not isinstance(profile, Profile):
+        raise ConfigError(f"profile must be a Profile (profiles.get({profile!r}) or the "
+                          f"setup's profile), got {type(profile).__name__}")
+    if not all(hasattr(data, part) for part in ("train", "test", "digest", "describe")):
+        raise ConfigError(f"data must be a CifarData-like object with .train and .test "
+                          f"(data.load(...) or synthetic's), got {type(data).__name__}")
     unknown = set(secondary) - set(variants)
     if unknown:
         raise ConfigError(f"secondary names unknown variants {sorted(unknown)}")
     device = pick_device(device)
     amp = default_amp(device) if amp is None else amp
     recipe = recipe or profile.recipe
-    seeds = tuple(profile.seed_list() if seeds is None else seeds)
-    if not seeds:
-        raise ConfigError("compare needs at least one seed, e.g. seeds=[0, 1, 2]")
+    seeds = _checked_seeds(profile.seed_list() if seeds is None else seeds)
     plan = records.path_from(PLAN_ENV)
     if plan is not None:  # count the work instead of doing it (ci/plan_full.py)
         record_plan(plan, variants, data, profile, recipe, seeds, secondary,
