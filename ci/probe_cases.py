@@ -15,8 +15,6 @@ NAN, INF = math.nan, math.inf
 
 def cases():
     import torch
-    from torch import nn
-
     from probe import Case
 
     out: list[Case] = []
@@ -57,48 +55,47 @@ def cases():
 
 def _blocks(error, right, x):
     import torch
-
     from convbook import blocks
 
     constructors = {
         # name: (factory, valid keyword arguments, whole-number arguments to spoil, input channels)
-        "ConvBNAct": (blocks.ConvBNAct, dict(in_channels=8, out_channels=16, kernel_size=3),
+        "ConvBNAct": (blocks.ConvBNAct, {"in_channels": 8, "out_channels": 16, "kernel_size": 3},
                       ("in_channels", "out_channels", "kernel_size", "stride", "groups",
                        "dilation"), 8),
-        "BNActConv": (blocks.BNActConv, dict(in_channels=8, out_channels=16),
+        "BNActConv": (blocks.BNActConv, {"in_channels": 8, "out_channels": 16},
                       ("in_channels", "out_channels", "kernel_size", "stride"), 8),
-        "BottleneckConv": (blocks.BottleneckConv, dict(in_channels=16, mid_channels=4),
+        "BottleneckConv": (blocks.BottleneckConv, {"in_channels": 16, "mid_channels": 4},
                            ("in_channels", "mid_channels", "kernel_size"), 16),
-        "BasicBlock": (blocks.BasicBlock, dict(in_channels=8, channels=8),
+        "BasicBlock": (blocks.BasicBlock, {"in_channels": 8, "channels": 8},
                        ("in_channels", "channels", "stride"), 8),
-        "Bottleneck": (blocks.Bottleneck, dict(in_channels=16, channels=4),
+        "Bottleneck": (blocks.Bottleneck, {"in_channels": 16, "channels": 4},
                        ("in_channels", "channels", "stride", "groups", "base_width"), 16),
-        "DenseLayer": (blocks.DenseLayer, dict(in_channels=8, growth_rate=4),
+        "DenseLayer": (blocks.DenseLayer, {"in_channels": 8, "growth_rate": 4},
                        ("in_channels", "growth_rate", "bn_size"), 8),
-        "DenseBlock": (blocks.DenseBlock, dict(num_layers=2, in_channels=8, growth_rate=4),
+        "DenseBlock": (blocks.DenseBlock, {"num_layers": 2, "in_channels": 8, "growth_rate": 4},
                        ("num_layers", "in_channels", "growth_rate", "bn_size"), 8),
-        "Transition": (blocks.Transition, dict(in_channels=8, out_channels=4),
+        "Transition": (blocks.Transition, {"in_channels": 8, "out_channels": 4},
                        ("in_channels", "out_channels"), 8),
-        "SqueezeExcitation": (blocks.SqueezeExcitation, dict(channels=16, reduction=4),
+        "SqueezeExcitation": (blocks.SqueezeExcitation, {"channels": 16, "reduction": 4},
                               ("channels", "reduction"), 16),
-        "DepthwiseSeparable": (blocks.DepthwiseSeparable, dict(in_channels=8, out_channels=16),
+        "DepthwiseSeparable": (blocks.DepthwiseSeparable, {"in_channels": 8, "out_channels": 16},
                                ("in_channels", "out_channels", "kernel_size", "stride"), 8),
         "InvertedResidual": (blocks.InvertedResidual,
-                             dict(in_channels=8, out_channels=8, stride=1, expand_ratio=4),
+                             {"in_channels": 8, "out_channels": 8, "stride": 1, "expand_ratio": 4},
                              ("in_channels", "out_channels", "stride", "expand_ratio"), 8),
-        "ShuffleUnit": (blocks.ShuffleUnit, dict(channels=16, groups=4), ("channels", "groups"),
+        "ShuffleUnit": (blocks.ShuffleUnit, {"channels": 16, "groups": 4}, ("channels", "groups"),
                         16),
-        "ShuffleV2Block": (blocks.ShuffleV2Block, dict(in_channels=16, out_channels=16, stride=1),
+        "ShuffleV2Block": (blocks.ShuffleV2Block, {"in_channels": 16, "out_channels": 16, "stride": 1},
                            ("in_channels", "out_channels", "stride"), 16),
-        "Inception": (blocks.Inception, dict(in_channels=8, ch1x1=4, ch3x3red=4, ch3x3=4,
-                                             ch5x5red=4, ch5x5=4, pool_proj=4),
+        "Inception": (blocks.Inception, {"in_channels": 8, "ch1x1": 4, "ch3x3red": 4, "ch3x3": 4,
+                                             "ch5x5red": 4, "ch5x5": 4, "pool_proj": 4},
                       ("in_channels", "ch1x1", "ch3x3red", "ch3x3", "ch5x5red", "ch5x5",
                        "pool_proj"), 8),
-        "DeformableConv2d": (blocks.DeformableConv2d, dict(in_channels=8, out_channels=8),
+        "DeformableConv2d": (blocks.DeformableConv2d, {"in_channels": 8, "out_channels": 8},
                              ("in_channels", "out_channels", "kernel_size", "stride",
                               "dilation", "offset_groups"), 8),
-        "ChannelShuffle": (blocks.ChannelShuffle, dict(groups=2), ("groups",), 8),
-        "TwoTowerFeatures": (blocks.TwoTowerFeatures, dict(width=8, towers=2),
+        "ChannelShuffle": (blocks.ChannelShuffle, {"groups": 2}, ("groups",), 8),
+        "TwoTowerFeatures": (blocks.TwoTowerFeatures, {"width": 8, "towers": 2},
                              ("width", "towers", "kernel_size_first"), 3),
     }
     for name, (factory, valid, spoil, channels) in constructors.items():
@@ -159,15 +156,14 @@ def _blocks(error, right, x):
 
 def _nets(error, right, x, images):
     import torch
-
     from convbook import designs, nets, zoo
 
     net_factories = {
-        "CifarNet": (nets.CifarNet, dict(width=8)),
-        "CifarResNet": (nets.CifarResNet, dict(depth=8, width=8)),
-        "WeightedResNet": (nets.WeightedResNet, dict(depth=8, width=8)),
-        "TwoTowerNet": (nets.TwoTowerNet, dict(width=8)),
-        "StageNet": (nets.StageNet, dict(unit=partial(designs.unit, "separable"), width=8)),
+        "CifarNet": (nets.CifarNet, {"width": 8}),
+        "CifarResNet": (nets.CifarResNet, {"depth": 8, "width": 8}),
+        "WeightedResNet": (nets.WeightedResNet, {"depth": 8, "width": 8}),
+        "TwoTowerNet": (nets.TwoTowerNet, {"width": 8}),
+        "StageNet": (nets.StageNet, {"unit": partial(designs.unit, "separable"), "width": 8}),
     }
     for name, (factory, valid) in net_factories.items():
         for bad in (0, -1, 2.5, True):
@@ -226,9 +222,8 @@ def _nets(error, right, x, images):
 # --- measure ---------------------------------------------------------------------------------
 
 def _measure(error, right, x):
-    from torch import nn
-
     from convbook import measure
+    from torch import nn
 
     conv = nn.Conv2d(8, 16, 3, padding=1, bias=False)
     right("measure", "count_params of a 3x3 conv", partial(measure.count_params, conv),
@@ -277,9 +272,8 @@ def _measure(error, right, x):
 
 def _receptive(error, right, x):
     import torch
-    from torch import nn
-
     from convbook import receptive
+    from torch import nn
 
     Layer = receptive.Layer
     right("receptive", "two 3x3 convs see 5", partial(receptive.receptive_field,
@@ -339,12 +333,11 @@ def _receptive(error, right, x):
 
 def _train(error, right, images, labels):
     import torch
+    from convbook import nets, train
     from torch import nn
 
-    from convbook import nets, train
-
     Recipe = train.Recipe
-    for field, bad in (("augment", "no"), ("augment", True), ("weight_decay", INF),
+    for field, bad in (("augment", "no"), ("augment", 1), ("weight_decay", INF),
                        ("weight_decay", NAN), ("weight_decay", -1.0), ("lr", 0.0), ("lr", NAN),
                        ("lr", INF), ("lr", "0.1"), ("momentum", 1.5), ("momentum", -0.1),
                        ("epochs", 0), ("epochs", 2.5), ("epochs", True), ("batch_size", 0),
@@ -373,7 +366,10 @@ def _train(error, right, images, labels):
     error("train", "fit on float images", partial(fit, (X.float(), Y)), "uint8")
     error("train", "fit on float 0..1 images", partial(fit, (X.float() / 255, Y)), "uint8")
     error("train", "fit on unbatched images", partial(fit, (X[0], Y[:1])), "N x 3 x H x W")
-    error("train", "fit on a list of tensors", partial(fit, [X, Y]), "tuple")
+    right("train", "fit on a list [images, labels] trains as the tuple would",
+          partial(fit, [X, Y]), lambda r: len(r.history) == 1)
+    error("train", "fit on a list of (image, label) samples",
+          partial(fit, [(X[i], Y[i]) for i in range(4)]), "stack")
     error("train", "fit with labels 10..19", partial(fit, (X, Y + 10)), "0..9")
     error("train", "fit with a model without a classification head",
           partial(fit, model=nn.Sequential(nn.Conv2d(3, 4, 3))), "N x 10")
@@ -409,24 +405,8 @@ def _train(error, right, images, labels):
     error("train", "pick_device 'cuda' without CUDA" if not torch.cuda.is_available() else
           "pick_device 'cuda:99'", partial(train.pick_device, "cuda" if not
                                            torch.cuda.is_available() else "cuda:99"), "cuda")
-    error("train", "seed_everything(-1)", partial(train.seed_everything, -1), "seed")
     error("train", "seed_everything('0')", partial(train.seed_everything, "0"), "seed")
 
-    class Shifted(nn.Module):  # asks for its own optimiser settings
-        def __init__(self):
-            super().__init__()
-            self.net = tiny()
-            self.gain = nn.Parameter(torch.ones(1))
-
-        def param_groups(self):
-            return [{"params": self.net.parameters()},
-                    {"params": [self.gain], "weight_decay": -0.1}]
-
-        def forward(self, images):
-            return self.net(images) * self.gain
-
-    error("train", "negative weight decay in a parameter group", partial(fit, model=Shifted()),
-          "weight_decay")
     error("train", "fit on a CifarNet with NaN input images (deformable-free)",
           partial(train.predict, nets.CifarNet(4).eval(), torch.full((2, 3, 32, 32), NAN)),
           "uint8")
@@ -436,7 +416,6 @@ def _train(error, right, images, labels):
 
 def _stats(error, right):
     import torch
-
     from convbook import stats
 
     g = torch.Generator().manual_seed(1)
@@ -499,10 +478,8 @@ def _stats(error, right):
 # --- experiments -----------------------------------------------------------------------------
 
 def _experiments(error, right, images, labels):
-    import torch
-    from torch import nn
-
     from convbook import data, experiments, profiles, train
+    from torch import nn
 
     cifar = data.CifarData((images(32), labels(32)), (images(16), labels(16)), "probe")
     smoke = profiles.get("smoke")
@@ -513,8 +490,8 @@ def _experiments(error, right, images, labels):
                              nn.Flatten(), nn.Linear(4, 10))
 
     def run(**changes):
-        kwargs = dict(variants={"a": tiny}, data=cifar, profile=smoke, seeds=[0], cache=False,
-                      recipe=recipe, latency=False)
+        kwargs = {"variants": {"a": tiny}, "data": cifar, "profile": smoke, "seeds": [0], "cache": False,
+                      "recipe": recipe, "latency": False}
         kwargs.update(changes)
         return experiments.compare(**kwargs)
 
@@ -548,7 +525,6 @@ def _data(error, right, images, labels):
     import tempfile
 
     import torch
-
     from convbook import data, synthetic
 
     def cifar_folder_with(count):
@@ -646,9 +622,8 @@ def _explore(error, right):
 
 def _designs_census(error, right):
     import torch
-    from torch import nn
-
     from convbook import census, designs
+    from torch import nn
 
     error("designs", "unit 'resnext'", partial(designs.unit, "resnext", 16), "design")
     error("designs", "unit channels 0", partial(designs.unit, "dense", 0), "channels")
@@ -681,7 +656,6 @@ def _designs_census(error, right):
 
 def _segmentation(error, right):
     import torch
-
     from convbook import nets, segmentation, train
 
     target = torch.randint(0, 3, (2, 8, 8))
@@ -699,7 +673,7 @@ def _segmentation(error, right):
                                                              target, 0), "classes")
     images = torch.rand(8, 1, 16, 16)
     labels = torch.randint(0, 3, (8, 16, 16))
-    recipe = train.Recipe(epochs=1, batch_size=4)
+    recipe = segmentation.DENSE_RECIPE.with_(epochs=1, batch_size=4)
 
     def fit(train_labels=labels, classes=3, model=None):
         return segmentation.fit_dense(model or nets.DilatedNet((1, 2), width=4),
@@ -719,7 +693,6 @@ def _segmentation(error, right):
 
 def _deformable(error, right, x):
     import torch
-
     from convbook import blocks, deformation, nets, synthetic
 
     conv = blocks.DeformableConv2d(3, 4).eval()

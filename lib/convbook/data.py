@@ -138,8 +138,8 @@ def _from_imagefolder(root: Path, split: str) -> tuple[torch.Tensor, torch.Tenso
                        .encode())
     key = hashlib.sha256(f"{folder.resolve()}|{listing.hexdigest()}".encode()).hexdigest()[:16]
     cached = cache_dir() / "data" / f"imagefolder-{split}-{key}.pt"
-    stored = load_checked(cached)
-    if isinstance(stored, tuple) and len(stored) == 2:
+    stored = load_checked(cached, check=_decoded_images)
+    if stored is not None:
         return stored
 
     def read(path: Path) -> torch.Tensor:
@@ -161,6 +161,27 @@ def _from_imagefolder(root: Path, split: str) -> tuple[torch.Tensor, torch.Tenso
         save_atomic((images, labels), cached)
     except OSError:
         pass  # a read-only cache only costs time
+    return images, labels
+
+
+def _check_count(name: str, n) -> None:
+    """A subset size is a whole number >= 1, or None for all images."""
+    if n is not None and (isinstance(n, bool) or not isinstance(n, int) or n < 1):
+        raise ConfigError(f"{name} must be a positive whole number or None (all images), got "
+                          f"{n!r}")
+
+
+def _decoded_images(stored) -> tuple[torch.Tensor, torch.Tensor]:
+    """The (images, labels) pair a folder's cache file holds; raises on anything else, so that
+    ``load_checked`` deletes the file and the folder is decoded again."""
+    if not (isinstance(stored, tuple) and len(stored) == 2
+            and all(isinstance(t, torch.Tensor) for t in stored)):
+        raise ValueError("not an (images, labels) pair of tensors")
+    images, labels = stored
+    if images.dtype != torch.uint8 or images.shape[1:] != (3, 32, 32) \
+            or labels.shape != (len(images),):
+        raise ValueError(f"images {tuple(images.shape)} and labels {tuple(labels.shape)} are "
+                         f"not N 32x32 RGB images with N labels")
     return images, labels
 
 
@@ -194,6 +215,13 @@ def cifar10(
     """
     if split not in SPLITS:
         raise ConfigError(f"split must be 'train' or 'test', got {split!r}")
+    _check_count("n", n)
+    if isinstance(seed, bool) or not isinstance(seed, int):
+        raise ConfigError(f"seed must be a whole number, got {seed!r}; e.g. seed=0")
+    if device is not None:
+        from convbook.train import pick_device
+
+        pick_device(device)  # a misspelt device fails here, not after reading every image
     folder = data_root(root)
     kind = layout(folder)
     if kind is None and download:
@@ -216,12 +244,13 @@ def cifar10(
             f"'cifar-10-batches-py/' or 'train/<class>/' and 'test/<class>/' images, "
             f"or pass download=True where there is internet."
         )
-    if n is not None:
-        if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-            raise ConfigError(f"n must be a positive whole number or None, got {n!r}")
-        if n < len(labels):
-            keep = _stratified(labels, n, seed)
-            images, labels = images[keep], labels[keep]
+    if n is not None and n > len(labels):
+        raise ConfigError(f"asked for {n:,} {split} images (n / {split}_size), but {folder} "
+                          f"holds {len(labels):,}; ask for at most {len(labels):,}, or None for "
+                          f"all of them")
+    if n is not None and n < len(labels):
+        keep = _stratified(labels, n, seed)
+        images, labels = images[keep], labels[keep]
     # Files come in class order (an ImageFolder tree is sorted by class): shuffle once, with a
     # fixed generator, so that any slice ("the first batches", "five test images") mixes the
     # classes, and every chapter sees the same order.
@@ -239,6 +268,14 @@ class CifarData:
     train: tuple[torch.Tensor, torch.Tensor]
     test: tuple[torch.Tensor, torch.Tensor]
     source: str
+
+    def __post_init__(self) -> None:
+        # checked where user tensors come in: floats (0-1 or 0-255) would be trained on as if
+        # they were uint8 pixels, and only fail, or mislead, much later
+        from convbook.train import _check_data
+
+        _check_data("train", self.train)
+        _check_data("test", self.test)
 
     def describe(self) -> str:
         return (f"{self.source}: {len(self.train[1]):,} training / {len(self.test[1]):,} test images")
@@ -263,10 +300,18 @@ def load(
     seed: int = 0,
 ) -> CifarData:
     """Both splits at the sizes a profile asks for, with a description for tables and captions."""
+    _check_count("train_size", train_size)
+    _check_count("test_size", test_size)
     folder = data_root(root)
     train = cifar10("train", folder, n=train_size, device=device, seed=seed)
     test = cifar10("test", folder, n=test_size, device=device, seed=seed)
     return CifarData(train=train, test=test, source=describe_source(folder))
+
+
+def count_text(n: int) -> str:
+    """A count for prose: "10k" when it is whole thousands, else exact ("600-image",
+    "1,500-image"): rounding 600 down to "0k" would misstate the data."""
+    return f"{n // 1000}k" if n >= 1000 and n % 1000 == 0 else f"{n:,}-image"
 
 
 def describe_source(root: str | os.PathLike | None = None) -> str:
@@ -276,5 +321,6 @@ def describe_source(root: str | os.PathLike | None = None) -> str:
         return "CIFAR-10"
     files = [p for p in (folder / "train").rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES]
     jpeg = any(p.suffix.lower() in {".jpg", ".jpeg"} for p in files[:10])
-    size = f"{len(files) // 1000}k training subset" if len(files) < 50_000 else "full training set"
+    size = (f"{count_text(len(files))} training subset" if len(files) < 50_000
+            else "full training set")
     return f"CIFAR-10 ({'JPEG copy, ' if jpeg else ''}{size})"

@@ -12,6 +12,8 @@ question decides.
 from __future__ import annotations
 
 import hashlib
+import math
+import numbers
 from dataclasses import dataclass
 
 import numpy as np
@@ -38,8 +40,12 @@ def rings(count: int, size: int = 32, seed: int = RING_SEED, noise: float = 0.6,
     and their labels (N x size x size): 0 outside, 1 ring, 2 inside. Radii run from 4 pixels to
     a third of the image, every ring lies wholly inside its image."""
     check_positive("count", count)
+    check_positive("size", size)
     if size < 16:
         raise ConfigError(f"size must be at least 16 pixels for rings to fit, got {size}")
+    _check_amount("noise", noise, "the noise's standard deviation, e.g. 0.6, or 0 for none")
+    _check_amount("thickness", thickness, "the ring's half-width in pixels, e.g. 0.8",
+                  positive=True)
     g = torch.Generator().manual_seed(seed)
     radius = 4 + torch.rand(count, generator=g) * (size / 3 - 4)
     low, high = radius + 2, size - radius - 3
@@ -54,6 +60,14 @@ def rings(count: int, size: int = 32, seed: int = RING_SEED, noise: float = 0.6,
     labels_[on_ring] = 1
     images = noise * torch.randn(count, 1, size, size, generator=g) + on_ring[:, None].float()
     return images, labels_
+
+
+def _check_amount(name: str, value, what: str, positive: bool = False) -> None:
+    """A finite number >= 0 (> 0 when ``positive``): NaN noise would make every image NaN."""
+    number = not isinstance(value, bool) and isinstance(value, numbers.Real)
+    if not (number and math.isfinite(value) and (value > 0 if positive else value >= 0)):
+        raise ConfigError(f"{name} must be a finite number {'> 0' if positive else '>= 0'}, "
+                          f"got {value!r}: {what}")
 
 
 @dataclass(frozen=True)
@@ -117,6 +131,11 @@ def digits(count: int, scales: tuple[float, float], seed: int = DIGIT_SEED,
     (height ``scale`` × 14 pixels), at a random position wholly inside the canvas, plus noise.
     Returns images, labels and the digits' masks (N x 32 x 32, True on ink)."""
     check_positive("count", count)
+    _check_amount("noise", noise, "the noise's standard deviation, e.g. 0.15, or 0 for none")
+    if not (isinstance(scales, (tuple, list)) and len(scales) == 2
+            and all(isinstance(s, numbers.Real) and not isinstance(s, bool) for s in scales)):
+        raise ConfigError(f"scales must be a pair (low, high) of numbers, got {scales!r}; e.g. "
+                          f"{TRAIN_SCALES}")
     low, high = scales
     if not 0.2 <= low <= high <= 2.0:
         raise ConfigError(f"scales must lie between 0.2 and 2.0 with low <= high, got {scales}")
@@ -177,6 +196,11 @@ def digit_data(train: int, test_per_scale: int, train_scales: tuple[float, float
                test_scales: tuple[float, ...] = TEST_SCALES, seed: int = DIGIT_SEED) -> DigitData:
     """``train`` digits at ``train_scales`` and ``test_per_scale`` at each of ``test_scales``
     (each scale its own stream, so the tests never repeat a training image)."""
+    check_positive("train", train)
+    check_positive("test_per_scale", test_per_scale)
+    if not isinstance(test_scales, (tuple, list)) or not test_scales:
+        raise ConfigError(f"test_scales must be a non-empty tuple of scales, got "
+                          f"{test_scales!r}; e.g. {TEST_SCALES}")
     x, y, _ = digits(train, train_scales, seed=seed)
     tests = {s: digits(test_per_scale, (s, s), seed=seed + 1 + i)
              for i, s in enumerate(test_scales)}
@@ -184,7 +208,21 @@ def digit_data(train: int, test_per_scale: int, train_scales: tuple[float, float
 
 
 def as_images(x: torch.Tensor) -> torch.Tensor:
-    """Grey digits in [0, 1] (N x 1 x H x W) as the uint8 3-channel images ``train.fit`` takes."""
+    """Grey digits in [0, 1] (N x 1 x H x W) as the uint8 3-channel images ``train.fit`` takes.
+    Values outside [0, 1] (the noise) are clipped. Pixels already on the 0-255 scale would clip
+    to black or white, so they are refused, as are uint8 images (already converted)."""
+    if not isinstance(x, torch.Tensor) or x.dim() != 4 or x.shape[1] != 1:
+        raise ConfigError(f"as_images takes grey images N x 1 x H x W, got "
+                          f"{tuple(getattr(x, 'shape', ())) or type(x).__name__}")
+    if not x.is_floating_point():
+        raise ConfigError(f"as_images takes float images in [0, 1], got {x.dtype}; uint8 "
+                          f"pixels are converted already: x.expand(-1, 3, -1, -1)")
+    if not bool(torch.isfinite(x).all()):
+        raise ConfigError("as_images got NaN or infinite pixels: fix the images first")
+    if x.numel() and x.max() > 1 and bool((x == x.round()).all()):
+        raise ConfigError(f"as_images takes floats in [0, 1], but these are whole numbers up to "
+                          f"{int(x.max())} (0-255 pixels): use "
+                          f"x.round().to(torch.uint8).expand(-1, 3, -1, -1), or pass x / 255")
     return (x.clamp(0, 1) * 255).round().to(torch.uint8).expand(-1, 3, -1, -1).contiguous()
 
 

@@ -14,6 +14,7 @@ page states it for readers.
 from __future__ import annotations
 
 import math
+import numbers
 import os
 import time
 from dataclasses import asdict, dataclass, field, replace
@@ -23,7 +24,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from convbook.blocks.validate import check_positive
-from convbook.errors import ConfigError
+from convbook.errors import ConfigError, NonFiniteError
 
 # Per-channel mean and standard deviation of the CIFAR-10 training images (0-255 scale).
 CIFAR_MEAN = (125.31, 122.95, 113.87)
@@ -34,18 +35,54 @@ class DivergedError(ConfigError):
     """Training produced a loss that is not a finite number: the run is not a result."""
 
 
+RECIPE_LR = 0.3
+
+# Recipe's number fields: (what the value must be, when it is, a value that works)
+_NUMBER_FIELDS = {
+    "lr": ("lr must be a finite number > 0", lambda v: v > 0,
+           f"{RECIPE_LR} suits the book's nets at batch 64"),
+    "momentum": ("momentum must be in [0, 1)", lambda v: 0 <= v < 1, "try 0.9"),
+    "weight_decay": ("weight_decay must be >= 0 and finite", lambda v: v >= 0,
+                     "try 5e-4, or 0 for none"),
+    "label_smoothing": ("label_smoothing must be in [0, 1)", lambda v: 0 <= v < 1,
+                        "try 0.1, or 0 for none"),
+    "warmup": ("warmup is a share of the steps in [0, 1)", lambda v: 0 <= v < 1, "try 0.1"),
+}
+# Recipe's switches: what True and False mean
+_FLAG_FIELDS = {
+    "nesterov": "True (Nesterov momentum) or False (plain momentum)",
+    "augment": "True (random crop + flip; random flips of image and labels in "
+               "segmentation.fit_dense) or False (no augmentation)",
+    "flip_tta": "True (average each test image's logits with its mirror image's) or False",
+}
+
+
+def check_flag(name: str, value, meaning: str = "True or False", none: bool = False) -> None:
+    """Refuse a switch that is not a bool: ``"no"`` or ``0`` would be read silently as a truth
+    value. ``none`` also allows None (let the function decide)."""
+    if not (isinstance(value, bool) or (none and value is None)):
+        raise ConfigError(f"{name} must be {meaning}{' or None' if none else ''}, got {value!r}")
+
+
+def check_seed(seed) -> None:
+    """Seeds are whole numbers (torch's generators take nothing else)."""
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral):
+        raise ConfigError(f"seed must be a whole number, got {seed!r}; e.g. seed=0")
+
+
 @dataclass(frozen=True)
 class Recipe:
     """Everything about optimisation that shapes a run's result (the cache key includes it).
 
     ``epochs`` passes over the training set at ``batch_size``; the learning rate rises
     linearly from 0 to ``lr`` over the first ``warmup`` share of steps, then falls linearly
-    to 0. ``flip_tta`` averages the logits of each test image and its mirror image.
+    to 0. ``flip_tta`` averages the logits of each test image and its mirror image. Every
+    field is checked on creation (type, finiteness, range), so a recipe that exists can train.
     """
 
     epochs: int = 10
     batch_size: int = 64
-    lr: float = 0.3
+    lr: float = RECIPE_LR
     momentum: float = 0.9
     nesterov: bool = True
     weight_decay: float = 5e-4
@@ -57,22 +94,17 @@ class Recipe:
     def __post_init__(self) -> None:
         check_positive("epochs", self.epochs)
         check_positive("batch_size", self.batch_size)
-        if not (isinstance(self.lr, (int, float)) and math.isfinite(self.lr) and self.lr > 0):
-            raise ConfigError(f"lr must be a finite number > 0, got {self.lr!r}; "
-                              f"{RECIPE_LR} suits the book's nets at batch 64")
-        if not 0 <= self.momentum < 1:
-            raise ConfigError(f"momentum must be in [0, 1), got {self.momentum!r}; try 0.9")
+        for name, (must, within, hint) in _NUMBER_FIELDS.items():
+            value = getattr(self, name)
+            number = (not isinstance(value, bool) and isinstance(value, numbers.Real)
+                      and math.isfinite(value))
+            if not (number and within(value)):
+                raise ConfigError(f"{must}, got {value!r}; {hint}")
+        for name, meaning in _FLAG_FIELDS.items():
+            check_flag(name, getattr(self, name), meaning)
         if self.nesterov and self.momentum == 0:
             raise ConfigError("Nesterov momentum needs momentum > 0: set momentum=0.9, "
                               "or nesterov=False")
-        if not self.weight_decay >= 0:
-            raise ConfigError(f"weight_decay must be >= 0, got {self.weight_decay!r}; try 5e-4")
-        if not 0 <= self.label_smoothing < 1:
-            raise ConfigError(f"label_smoothing must be in [0, 1), got "
-                              f"{self.label_smoothing!r}; try 0.1, or 0 for none")
-        if not 0 <= self.warmup < 1:
-            raise ConfigError(f"warmup is a share of the steps in [0, 1), got {self.warmup!r}; "
-                              f"try 0.1")
 
     def with_(self, **changes) -> Recipe:
         """A copy with some fields changed (e.g. more epochs for one experiment)."""
@@ -92,8 +124,16 @@ class Recipe:
                 f"{', flip test-time augmentation' if self.flip_tta else ''}")
 
 
-RECIPE_LR = 0.3
 RECIPE = Recipe()
+
+
+def check_recipe(recipe, example: str = "train.RECIPE") -> None:
+    """A recipe passed to a training loop must be a ``Recipe`` (whose fields are checked): a
+    dict or a profile would fail later, deep inside, or be half read."""
+    if not isinstance(recipe, Recipe):
+        hint = f"; for a dict use {example}.with_(**settings)" if isinstance(recipe, dict) else ""
+        raise ConfigError(f"recipe must be a train.Recipe (e.g. {example}), got "
+                          f"{type(recipe).__name__}{hint}")
 
 
 def pick_device(device: str | torch.device | None = None) -> torch.device:
@@ -121,6 +161,7 @@ def pick_device(device: str | torch.device | None = None) -> torch.device:
 
 def seed_everything(seed: int) -> None:
     """Seed torch's CPU and CUDA generators (model initialisation draws from them)."""
+    check_seed(seed)
     torch.manual_seed(seed)
 
 
@@ -215,29 +256,132 @@ def synchronize(device: torch.device) -> None:
         torch.mps.synchronize()
 
 
-def _check_data(name: str, data: tuple[torch.Tensor, torch.Tensor]) -> None:
-    """Refuse what would train or score silently wrong: the message says what fits."""
-    try:
-        images, labels = data
-    except (TypeError, ValueError):
-        raise ConfigError(f"{name} must be a pair (uint8 images, int64 labels), as "
-                          f"convbook.data.cifar10 returns") from None
-    if not isinstance(images, torch.Tensor) or images.dtype != torch.uint8 or images.dim() != 4:
-        raise ConfigError(
-            f"{name} images must be uint8 N x 3 x H x W (as convbook.data.cifar10 returns), got "
-            f"{getattr(images, 'dtype', type(images).__name__)} of shape "
-            f"{tuple(getattr(images, 'shape', ()))}")
+def check_model(model) -> torch.device:
+    """The device of ``model``'s weights; refuses a class (not an instance) or a model with no
+    weights, which would fail later with a bare StopIteration."""
+    if not isinstance(model, nn.Module):
+        hint = (f"; call it to build one, e.g. {model.__name__}(...)"
+                if isinstance(model, type) and issubclass(model, nn.Module) else "")
+        raise ConfigError(f"model must be an nn.Module instance, got "
+                          f"{getattr(model, '__name__', type(model).__name__)}{hint}")
+    first = next(model.parameters(), None)
+    if first is None:
+        raise ConfigError(f"model ({type(model).__name__}) has no parameters: there is nothing "
+                          f"to train, and no device to run it on")
+    return first.device
+
+
+def _check_images(name: str, images) -> None:
+    """uint8 N x 3 x H x W, as ``data.cifar10`` returns: floats would be normalised as if they
+    were 0-255 pixels, so [0, 1] images would read as almost black."""
+    noun = "images" if name == "images" else f"{name} images"
+    what = f"{noun} must be uint8 N x 3 x H x W (as convbook.data.cifar10 returns)"
+    if not isinstance(images, torch.Tensor):
+        raise ConfigError(f"{what}, got {type(images).__name__}")
+    if images.is_floating_point():
+        raise ConfigError(f"{what}, got {images.dtype}: convert [0, 1] floats with "
+                          f"(x * 255).round().to(torch.uint8), 0-255 floats with "
+                          f"x.round().to(torch.uint8)")
+    if images.dim() == 3:
+        raise ConfigError(f"{what}, got one image of shape {tuple(images.shape)}: add the batch "
+                          f"dimension, images[None] (or images.unsqueeze(0))")
+    if images.dtype != torch.uint8 or images.dim() != 4:
+        raise ConfigError(f"{what}, got {images.dtype} of shape {tuple(images.shape)}")
     if images.shape[1] != 3:
-        raise ConfigError(f"{name} images must have 3 channels first (N x 3 x H x W), got shape "
+        raise ConfigError(f"{noun} must have 3 channels first (N x 3 x H x W), got shape "
                           f"{tuple(images.shape)}; HWC images need .permute(0, 3, 1, 2)")
     if len(images) == 0:
-        raise ConfigError(f"{name} holds no images: pass at least one")
+        raise ConfigError(f"{'the batch' if name == 'images' else name} holds no images: "
+                          f"pass at least one")
+
+
+def _check_data(name: str, data: tuple[torch.Tensor, torch.Tensor]) -> None:
+    """Refuse what would train or score silently wrong: the message says what fits."""
+    if isinstance(data, torch.Tensor) or not isinstance(data, (tuple, list)) or len(data) != 2:
+        if hasattr(data, name):
+            hint = f"; pass its .{name}"
+        elif isinstance(data, (tuple, list)) and data and isinstance(data[0], (tuple, list)):
+            hint = ("; a list of (image, label) samples needs stacking: (torch.stack(images), "
+                    "torch.tensor(labels))")
+        else:
+            hint = ""
+        raise ConfigError(f"{name} must be a tuple (uint8 images N x 3 x H x W, int64 labels), "
+                          f"as convbook.data.cifar10 returns, got {type(data).__name__}"
+                          f"{f' of length {len(data)}' if isinstance(data, (tuple, list)) else ''}"
+                          f"{hint}")
+    images, labels = data
+    _check_images(name, images)
     if not isinstance(labels, torch.Tensor) or labels.dtype != torch.int64 or labels.dim() != 1:
         raise ConfigError(f"{name} labels must be a 1-D int64 tensor, got "
-                          f"{getattr(labels, 'dtype', type(labels).__name__)}; use labels.long()")
+                          f"{getattr(labels, 'dtype', type(labels).__name__)} of shape "
+                          f"{tuple(getattr(labels, 'shape', ()))}; use labels.long()")
     if len(labels) != len(images):
         raise ConfigError(f"{name} has {len(images)} images but {len(labels)} labels: "
                           f"they must pair one to one")
+
+
+def batch_count(n: int, batch_size: int) -> int:
+    """Training batches per epoch over ``n`` examples. Incomplete batches are kept (a smaller
+    training set still trains every example), except a last batch of a single example when
+    there are earlier ones: batch norm cannot normalise one value per channel (after pooling),
+    and one image makes a step of pure noise. So an epoch sees ``n - 1`` examples then."""
+    full, rest = divmod(n, batch_size)
+    return full + (rest > 1 or n == 1)
+
+
+def nonfinite_weight(model: nn.Module) -> str | None:
+    """The name of the first parameter or buffer holding NaN or infinity, None if none does."""
+    for name, tensor in (*model.named_parameters(), *model.named_buffers()):
+        if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+            return name
+    return None
+
+
+def check_finite_weights(model: nn.Module) -> None:
+    """Refuse to train weights that are already NaN or infinite: no lr could help."""
+    name = nonfinite_weight(model)
+    if name is not None:
+        raise ConfigError(f"the model's weights are not finite before training ({name} holds "
+                          f"NaN or infinity): no loss can be finite whatever the lr; rebuild the "
+                          f"model, or check the weights it loaded")
+
+
+def diverged(what: str, epoch: int, step: int, lr: float, *, first_step: bool,
+             batch: torch.Tensor | None = None) -> DivergedError:
+    """The error for a loss (or a layer) that stopped being finite, with advice that blames the
+    lr only when it can be to blame: not when the batch itself holds NaN or infinity, and not
+    at the first step, before any update (the weights were checked finite at the start)."""
+    if batch is not None and batch.is_floating_point() and not bool(torch.isfinite(batch).all()):
+        advice = "The input batch itself holds NaN or infinity: fix the data (not the lr)."
+    elif first_step:
+        advice = ("It happened at the first step, before any update, with finite weights and "
+                  "data: the lr is not the cause; look for an overflow, a log or a division by "
+                  "zero in the model's forward pass.")
+    else:
+        advice = f"Try a smaller lr (e.g. {lr / 4:g}) or a longer warm-up."
+    return DivergedError(f"{what} in epoch {epoch} (by step {step}) at lr {lr}: the run "
+                         f"diverged and is not a result. {advice}")
+
+
+def layer_met_nonfinite(exc: Exception) -> str:
+    """What a NonFiniteError says happened, without its own advice (``diverged`` gives it)."""
+    return f"a layer met NaN or infinity ({str(exc).split(';')[0]})"
+
+
+def forward_loss(model: nn.Module, x: torch.Tensor, y: torch.Tensor, loss_fn,
+                 device: torch.device, amp: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    """Scores and loss of one training batch under autocast. Batch norm's refusal of a batch
+    with one value per channel becomes a ConfigError that says what to change."""
+    try:
+        with _autocast(device, amp):
+            logits = model(x)
+            return logits, loss_fn(logits.float(), y)
+    except ValueError as exc:
+        if isinstance(exc, ConfigError) or "more than 1 value per channel" not in str(exc):
+            raise
+        raise ConfigError(f"batch norm cannot normalise a batch of {len(x)} image(s) with one "
+                          f"value per channel (maps pooled to 1x1): use batch_size >= 2 and at "
+                          f"least 2 training images") from None
 
 
 @torch.no_grad()
@@ -250,7 +394,11 @@ def predict(
 ) -> torch.Tensor:
     """Predicted class of each image (uint8 N x 3 x H x W), in eval mode; with ``flip_tta``
     the logits of each image and its mirror image are averaged."""
-    device = next(model.parameters()).device
+    device = check_model(model)
+    _check_images("images", images)
+    check_positive("batch_size", batch_size)
+    check_flag("flip_tta", flip_tta)
+    check_flag("amp", amp, none=True)
     was_training = model.training
     model.eval()
     amp = default_amp(device) if amp is None else amp
@@ -283,10 +431,12 @@ def evaluate(
 @dataclass
 class FitResult:
     """What ``fit`` returns: per-epoch history, the final figures, and the test predictions
-    (one predicted class per test image, in the test set's order) that paired comparisons use."""
+    (one predicted class per test image, in the test set's order) that paired comparisons use.
+    ``test_accuracy`` and ``predictions`` are None when ``fit`` had no test set: 0.0 would read
+    as a result."""
 
     history: list[dict] = field(default_factory=list)
-    test_accuracy: float = 0.0
+    test_accuracy: float | None = None
     train_seconds: float = 0.0
     device: str = "cpu"
     predictions: torch.Tensor | None = None
@@ -295,6 +445,13 @@ class FitResult:
     @property
     def steps(self) -> int:
         return sum(record["steps"] for record in self.history)
+
+    def describe(self) -> str:
+        """One line for a log: the test accuracy, or that there was no test set."""
+        tested = ("no test set" if self.test_accuracy is None
+                  else f"{100 * self.test_accuracy:.1f} % test accuracy")
+        loss = f", final training loss {self.history[-1]['train_loss']:.3f}" if self.history else ""
+        return f"{tested} after {len(self.history)} epochs ({self.train_seconds:.1f} s{loss})"
 
 
 def _progress_enabled(progress: bool | None) -> bool:
@@ -314,7 +471,10 @@ def sgd_schedule(model: nn.Module, recipe, total_steps: int):
     """The recipe's optimiser and learning-rate schedule: SGD (momentum, Nesterov as the
     recipe says), weight decay on weights only (not biases or norms), the rate rising linearly
     over the first ``warmup`` share of ``total_steps``, then falling linearly to 0. ``recipe``
-    is a ``Recipe`` (classification's, or ``segmentation.DENSE_RECIPE``)."""
+    is a ``Recipe`` (classification's, or ``segmentation.DENSE_RECIPE``); its checks are what
+    keep the optimiser's settings sane (there are no per-module settings to check)."""
+    check_recipe(recipe)
+    check_positive("total_steps", total_steps)
     warmup_steps = int(recipe.warmup * total_steps)
 
     def schedule(step: int) -> float:
@@ -349,6 +509,50 @@ def grad_scaler(device: torch.device, amp: bool) -> torch.amp.GradScaler:
     return torch.amp.GradScaler(device.type, enabled=amp and amp_dtype(device) == torch.float16)
 
 
+def _check_fit_arguments(model, train, test, recipe, seed, amp, progress,
+                         measure_train_error) -> None:
+    """Everything ``fit`` is given, checked before anything moves or trains."""
+    check_model(model)
+    if isinstance(test, Recipe):
+        raise ConfigError("the third argument of fit is the test set: pass the recipe by name, "
+                          "fit(model, train, test, recipe=...) or fit(model, train, recipe=...)")
+    check_recipe(recipe)
+    check_seed(seed)
+    check_flag("amp", amp, none=True)
+    check_flag("progress", progress, none=True)
+    check_flag("measure_train_error", measure_train_error)
+    _check_data("train", train)
+    if test is not None:
+        _check_data("test", test)
+    check_finite_weights(model)
+
+
+@torch.no_grad()
+def _check_outputs(model: nn.Module, train, test, device: torch.device) -> None:
+    """The model must score each image for every class its labels use: its output for one
+    image is N x classes (a map of scores per pixel belongs to ``segmentation.fit_dense``)."""
+    was_training = model.training
+    model.eval()
+    image = normalize(train[0][:1].to(device)).contiguous(memory_format=memory_format_for(device))
+    out = model(image)
+    model.train(was_training)
+    parts = [("train", train[1])] + ([("test", test[1])] if test is not None else [])
+    need = max(int(labels.max()) for _, labels in parts) + 1
+    if not isinstance(out, torch.Tensor) or out.dim() != 2:
+        wanted = f" (N x {need} for labels up to {need - 1})" if need > 0 else ""
+        raise ConfigError(f"fit trains classifiers: the model must return N x classes scores"
+                          f"{wanted}, got "
+                          f"{tuple(getattr(out, 'shape', ())) or type(out).__name__}; for "
+                          f"a label per pixel use segmentation.fit_dense")
+    classes = out.shape[1]
+    wider = f"; labels up to {need - 1} need {need} outputs" if need > classes else ""
+    for name, labels in parts:
+        if labels.min() < 0 or labels.max() >= classes:
+            raise ConfigError(f"{name} labels must lie in 0..{classes - 1} (the model has "
+                              f"{classes} outputs), found {int(labels.min())}.."
+                              f"{int(labels.max())}{wider}")
+
+
 def fit(
     model: nn.Module,
     train: tuple[torch.Tensor, torch.Tensor],
@@ -363,38 +567,34 @@ def fit(
     **changes,
 ) -> FitResult:
     """Train ``model`` on ``train`` = (uint8 N x 3 x 32 x 32 images, labels) by ``recipe``
-    (fields can be overridden by keyword, e.g. ``epochs=3``) and test it once at the end.
+    (fields can be overridden by keyword, e.g. ``epochs=3``) and test it once at the end
+    (without ``test``, the result's ``test_accuracy`` is None).
 
     ``amp`` (autocast to bfloat16, or float16 before Ampere) defaults to on for CUDA and for
     CPUs with native bfloat16 (``default_amp``). The model runs channels_last on CUDA and the CPU.
     ``measure_train_error`` adds the error on the unaugmented training images with the final
     weights (what "a network trains worse" is about). A loss that stops being finite raises
-    ``DivergedError``: a diverged run is never returned as a result. The progress bar shows
-    unless ``progress=False`` or CONVBOOK_PROGRESS=0 (as the book's build sets).
+    ``DivergedError``: a diverged run is never returned as a result. A last batch of a single
+    image is dropped (``batch_count``). The progress bar shows unless ``progress=False`` or
+    CONVBOOK_PROGRESS=0 (as the book's build sets).
     """
+    _check_fit_arguments(model, train, test, recipe, seed, amp, progress, measure_train_error)
     recipe = recipe.with_(**changes) if changes else recipe
-    _check_data("train", train)
-    if test is not None:
-        _check_data("test", test)
     images, labels = train
-    n_classes = _n_outputs(model)
-    for name, part in (("train", train), ("test", test)):
-        if part is not None and n_classes and (part[1].min() < 0 or part[1].max() >= n_classes):
-            raise ConfigError(f"{name} labels must lie in 0..{n_classes - 1} (the model has "
-                              f"{n_classes} outputs), found {int(part[1].min())}.."
-                              f"{int(part[1].max())}")
     device = pick_device(device)
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True
     amp = default_amp(device) if amp is None else amp
     memory_format = memory_format_for(device)
     model.to(device=device, memory_format=memory_format)
+    _check_outputs(model, train, test, device)
     if amp:
         _keep_norm_fp32(model)
     images, labels = images.to(device), labels.to(device)
     generator = torch.Generator(device=device if device.type == "cuda" else "cpu").manual_seed(seed)
 
-    steps_per_epoch = math.ceil(len(labels) / recipe.batch_size)
+    steps_per_epoch = batch_count(len(labels), recipe.batch_size)
+    seen = min(steps_per_epoch * recipe.batch_size, len(labels))  # images per epoch
     total_steps = recipe.epochs * steps_per_epoch
     optimizer, scheduler = sgd_schedule(model, recipe, total_steps)
     criterion = nn.CrossEntropyLoss(label_smoothing=recipe.label_smoothing)
@@ -407,50 +607,53 @@ def fit(
 
         bar = tqdm(total=total_steps, desc=type(model).__name__, leave=False)
     step = 0
-    for epoch in range(recipe.epochs):
-        model.train()
-        synchronize(device)
-        start = time.perf_counter()
-        order = torch.randperm(len(labels), generator=generator, device=generator.device).to(device)
-        loss_sum = torch.zeros((), device=device)
-        correct = torch.zeros((), device=device, dtype=torch.int64)
-        for i in range(0, len(labels), recipe.batch_size):
-            idx = order[i : i + recipe.batch_size]
-            batch = images[idx]
-            if recipe.augment:
-                batch = augment(batch, generator)
-            x = normalize(batch).contiguous(memory_format=memory_format)
-            y = labels[idx]
-            with _autocast(device, amp):
-                logits = model(x)
-                loss = criterion(logits.float(), y)
-            step_on(loss, optimizer, scaler, scheduler)
-            loss_sum += loss.detach() * len(y)
-            correct += (logits.argmax(1) == y).sum()
-            step += 1
+    first_loss = None
+    try:
+        for epoch in range(recipe.epochs):
+            model.train()
+            synchronize(device)
+            start = time.perf_counter()
+            order = torch.randperm(len(labels), generator=generator,
+                                   device=generator.device).to(device)
+            loss_sum = torch.zeros((), device=device)
+            correct = torch.zeros((), device=device, dtype=torch.int64)
+            for i in range(0, seen, recipe.batch_size):
+                idx = order[i : i + recipe.batch_size]
+                batch = images[idx]
+                if recipe.augment:
+                    batch = augment(batch, generator)
+                x = normalize(batch).contiguous(memory_format=memory_format)
+                y = labels[idx]
+                try:
+                    logits, loss = forward_loss(model, x, y, criterion, device, amp)
+                except NonFiniteError as exc:
+                    raise diverged(layer_met_nonfinite(exc), epoch + 1, step + 1, recipe.lr,
+                                   first_step=step == 0, batch=x) from None
+                first_loss = loss.detach() if first_loss is None else first_loss
+                step_on(loss, optimizer, scaler, scheduler)
+                loss_sum += loss.detach() * len(y)
+                correct += (logits.argmax(1) == y).sum()
+                step += 1
+                if bar is not None:
+                    bar.update(1)
+            synchronize(device)
+            seconds = time.perf_counter() - start
+            result.train_seconds += seconds
+            mean_loss = loss_sum.item() / seen
+            if not math.isfinite(mean_loss):
+                raise diverged(f"the training loss became {mean_loss}", epoch + 1, step,
+                               recipe.lr, first_step=not bool(torch.isfinite(first_loss)))
+            result.history.append({
+                "epoch": epoch + 1,
+                "steps": steps_per_epoch,
+                "train_loss": mean_loss,
+                "train_accuracy": correct.item() / seen,
+            })
             if bar is not None:
-                bar.update(1)
-        synchronize(device)
-        seconds = time.perf_counter() - start
-        result.train_seconds += seconds
-        mean_loss = loss_sum.item() / len(labels)
-        if not math.isfinite(mean_loss):
-            if bar is not None:
-                bar.close()
-            raise DivergedError(
-                f"the training loss became {mean_loss} in epoch {epoch + 1} (by step {step}) at "
-                f"lr {recipe.lr}: the run diverged and is not a result. Try a smaller lr "
-                f"(e.g. {recipe.lr / 4:g}) or a longer warm-up.")
-        result.history.append({
-            "epoch": epoch + 1,
-            "steps": steps_per_epoch,
-            "train_loss": mean_loss,
-            "train_accuracy": correct.item() / len(labels),
-        })
+                bar.set_postfix(loss=f"{mean_loss:.3f}")
+    finally:
         if bar is not None:
-            bar.set_postfix(loss=f"{mean_loss:.3f}")
-    if bar is not None:
-        bar.close()
+            bar.close()
     if test is not None:
         predicted = predict(model, test[0], flip_tta=recipe.flip_tta, amp=amp).cpu()
         result.predictions = predicted.to(torch.int16)
@@ -459,12 +662,3 @@ def fit(
         train_predicted = predict(model, train[0], amp=amp).cpu()
         result.final_train_error = (train_predicted != train[1].cpu()).float().mean().item()
     return result
-
-
-def _n_outputs(model: nn.Module) -> int | None:
-    """The number of classes the model's last linear layer predicts, if it has one."""
-    last = None
-    for module in model.modules():
-        if isinstance(module, nn.Linear):
-            last = module
-    return last.out_features if last is not None else None
