@@ -11,7 +11,9 @@ CONVBOOK_VERDICTS=_build/verdicts.json (every verdict with its numbers, profile,
 device), CONVBOOK_RESULTS=_build/results.json (every trained network's accuracy and cost) and
 CONVBOOK_CHAPTER (the notebook running), which the reflections chapter reads; hide papermill's
 injected parameters cell; record each chapter's time in
-_build/timings-<profile>.json; then ``jupyter-book build`` the staging copy with execution off
+_build/timings-<profile>.json, split into kernel start-up, training, cache loads, latency
+timing, explorer frames and the other cells (figures, tables, readings), with each training
+run listed (``convbook.timing`` adds them up inside the kernels); then ``jupyter-book build`` the staging copy with execution off
 and warnings as errors, into _build/html.
 """
 
@@ -49,7 +51,7 @@ def stage(root: Path, staging: Path) -> list[Path]:
 
 
 @contextlib.contextmanager
-def book_environment(cache: Path, verdicts: Path, results: Path, frames: Path):
+def book_environment(cache: Path, verdicts: Path, results: Path, frames: Path, timings: Path):
     """Environment of the kernels papermill starts (they inherit ours); restored afterwards."""
     saved = dict(os.environ)
     os.environ["CONVBOOK_STATIC"] = "1"  # explorers render frames for the static page
@@ -57,6 +59,7 @@ def book_environment(cache: Path, verdicts: Path, results: Path, frames: Path):
     os.environ["CONVBOOK_PROGRESS"] = "0"  # no progress bars in the pages
     os.environ["CONVBOOK_VERDICTS"] = str(verdicts)  # every verdict, machine-readable
     os.environ["CONVBOOK_RESULTS"] = str(results)  # every trained network, for chapter 11
+    os.environ["CONVBOOK_TIMINGS"] = str(timings)  # seconds by kind, for the timings file
     os.environ.setdefault("CONVBOOK_CACHE", str(cache))
     try:
         yield
@@ -65,8 +68,8 @@ def book_environment(cache: Path, verdicts: Path, results: Path, frames: Path):
         os.environ.update(saved)
 
 
-def execute(notebooks: list[Path], profile: str) -> dict[str, float]:
-    """Run each notebook in place with papermill; return seconds per chapter."""
+def execute(notebooks: list[Path], profile: str, parts: Path) -> dict[str, dict]:
+    """Run each notebook in place with papermill; return where each chapter's time went."""
     import papermill
 
     timings = {}
@@ -78,10 +81,46 @@ def execute(notebooks: list[Path], profile: str) -> dict[str, float]:
             str(notebook), str(notebook), parameters={"profile": profile},
             cwd=str(notebook.parent), kernel_name="python3", progress_bar=False,
         )
-        timings[notebook.stem] = round(time.perf_counter() - start, 1)
+        wall = time.perf_counter() - start
         hide_injected_parameters(notebook)
-        print(f"  {timings[notebook.stem]:.1f} s", flush=True)
+        timings[notebook.stem] = breakdown(notebook, wall, parts)
+        print(f"  {wall:.1f} s", flush=True)
     return timings
+
+
+def breakdown(notebook: Path, wall: float, parts: Path) -> dict:
+    """A chapter's wall time split: kernel start-up (and papermill's own work) is the wall
+    time its cells did not use; the cells' time holds what the kernel measured by kind
+    (training, cache loads, latency, explorer frames), and the rest is figures, tables and
+    readings."""
+    import nbformat
+    from convbook import records, timing
+
+    book = nbformat.read(notebook, as_version=4)
+    cells = sum(cell.metadata.get("papermill", {}).get("duration") or 0.0 for cell in book.cells)
+    measured = records.load(parts).get(notebook.stem, {})
+    seconds = measured.get("seconds", {})
+    out = {"seconds": round(wall, 1), "kernel start-up": round(wall - cells, 1)}
+    for kind in timing.KINDS:
+        out[kind] = round(seconds.get(kind, 0.0), 1)
+    out["other cells (figures, tables, readings)"] = round(
+        cells - sum(seconds.get(kind, 0.0) for kind in timing.KINDS), 1)
+    out["runs"] = measured.get("runs", [])
+    return out
+
+
+def summary(timings: dict[str, dict]) -> str:
+    """The timings as a table: one row per chapter, one column per part."""
+    from convbook import timing
+
+    columns = ["seconds", "kernel start-up", *timing.KINDS, "other cells (figures, tables, readings)"]
+    short = ["total", "start-up", *timing.KINDS, "other cells"]
+    lines = [f"{'chapter':<22}" + "".join(f"{c:>17}" for c in short)]
+    for stem, row in timings.items():
+        lines.append(f"{stem:<22}" + "".join(f"{row[c]:>17.1f}" for c in columns))
+    lines.append(f"{'all':<22}" + "".join(f"{sum(r[c] for r in timings.values()):>17.1f}"
+                                         for c in columns))
+    return "\n".join(lines)
 
 
 def hide_injected_parameters(notebook: Path) -> None:
@@ -119,14 +158,16 @@ def main(argv: list[str] | None = None) -> int:
     notebooks = stage(ROOT, staging)
     verdicts = build_dir / "verdicts.json"
     results = build_dir / "results.json"
-    for record in (verdicts, results):
+    parts = build_dir / "timing-parts.json"  # what the kernels measured, by kind
+    for record in (verdicts, results, parts):
         record.unlink(missing_ok=True)  # this build's records only
     frames = staging / FRAMES_DIR / "frames"  # site_ext serves FRAMES_DIR as _static
     with book_environment(cache=build_dir / "cache", verdicts=verdicts, results=results,
-                          frames=frames):
-        timings = execute(notebooks, args.profile)
+                          frames=frames, timings=parts):
+        timings = execute(notebooks, args.profile, parts)
     (build_dir / f"timings-{args.profile}.json").write_text(json.dumps(timings, indent=2))
-    print("chapter times (s):", json.dumps(timings))
+    print(f"where the time went (s), also in {build_dir / f'timings-{args.profile}.json'}:")
+    print(summary(timings))
     if not args.no_build:
         build(staging, args.output)
         print(f"website: {build_dir / 'html' / 'index.html'}")

@@ -103,6 +103,13 @@ def test_code_cells_stay_short(path):
 def test_chapters_execute_cleanly(built_book):
     timings = json.loads((built_book / "timings-smoke.json").read_text())
     assert set(timings) == {p.stem for p in CHAPTERS}
+    for stem, parts in timings.items():  # where the time went, adding up to the wall time
+        pieces = ["kernel start-up", "training", "cache loads", "latency", "explorer frames",
+                  "other cells (figures, tables, readings)"]
+        assert abs(sum(parts[p] for p in pieces) - parts["seconds"]) < 0.5, (stem, parts)
+        assert parts["kernel start-up"] > 0 and parts["other cells (figures, tables, readings)"] >= 0
+    assert any(parts["training"] > 0 and parts["runs"] for parts in timings.values())
+    assert any(parts["explorer frames"] > 0 for parts in timings.values())
     for path in (built_book / "staging" / "chapters").glob("*.ipynb"):
         for cell in _notebook(path)["cells"]:
             for output in cell.get("outputs", []):

@@ -29,7 +29,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from convbook import measure, records, stats
+from convbook import measure, records, stats, timing
 from convbook import train as train_module
 from convbook.cache import load_checked, remove_stale_temporaries, save_atomic, warn_once
 from convbook.code_digest import code_digest
@@ -379,10 +379,11 @@ def train_run(
     measure_train_error: bool = False,
     amp: bool | None = None,
     task: Task = CLASSIFICATION,
+    name: str = "",
 ) -> Run:
     """Build a model from ``seed``, train it by ``recipe`` for ``task`` and score it, or load
     the run from the cache. ``amp`` (default: ``train.default_amp`` for the device) is part of
-    the key."""
+    the key; ``name`` labels the run in a build's timings file."""
     device = pick_device(device)
     amp = default_amp(device) if amp is None else amp
     seed_everything(seed)
@@ -396,16 +397,20 @@ def train_run(
     key = run_key(model, recipe, seed, data, device, extra, task)
     path = folder / f"{key}.pt" if folder else None
     found = path is not None and path.exists()
-    stored = (load_checked(path, {"result", "state_dict"},
-                           lambda stored: _restore_run(stored, model, data, task))
-              if found else None)
+    label = {"run": name or type(model).__name__, "seed": seed}
+    stored = None
+    if found:
+        with timing.timed(timing.CACHE_LOADS):
+            stored = load_checked(path, {"result", "state_dict"},
+                                  lambda stored: _restore_run(stored, model, data, task))
     if stored is not None:
         (result, scores), cached = stored, True
     else:
         if found:  # a refused file: start again from the untouched initial network
             seed_everything(seed)
             model = build()
-        result = task.fit(model, data, recipe, seed, device, amp, measure_train_error)
+        with timing.timed(timing.TRAINING, **label):
+            result = task.fit(model, data, recipe, seed, device, amp, measure_train_error)
         scores, cached = task.scores(result, data), False
         if path is not None:
             state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
@@ -497,7 +502,7 @@ def compare(
     for name, build in variants.items():
         these = seeds[:1] if name in secondary else seeds
         runs = [train_run(build, data, recipe, seed, cache, device, measure_train_error, amp,
-                          task) for seed in these]
+                          task, name) for seed in these]
         model = runs[0].model
         input_size = tuple(data.test[0].shape[1:])
         timing = {}

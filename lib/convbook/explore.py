@@ -28,6 +28,7 @@ import matplotlib.pyplot as plt
 from matplotlib.figure import Figure
 from matplotlib.text import Text
 
+from convbook import timing
 from convbook.errors import ConfigError
 
 MAX_STATIC_FRAMES = 64
@@ -247,6 +248,12 @@ def static_html(explorer: Callable[..., View], controls: dict[str, Sequence],
                 caption: str = "", words: dict[str, str] | None = None, **fixed) -> str:
     """Every combination of ``controls`` rendered once, with controls that switch among them.
     Identical pictures are stored once; on the website they are files loaded on demand."""
+    with timing.timed(timing.FRAMES, explorer=getattr(explorer, "__name__", explorer)):
+        return _static_html(explorer, controls, caption, words, **fixed)
+
+
+def _static_html(explorer: Callable[..., View], controls: dict[str, Sequence],
+                 caption: str, words: dict[str, str] | None, **fixed) -> str:
     controls = _plain_controls(controls)
     names = list(controls)
     count = math.prod(len(controls[n]) for n in names)

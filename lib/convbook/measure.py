@@ -17,6 +17,7 @@ import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
+from convbook import timing
 from convbook.blocks.validate import check_groups, check_positive
 from convbook.errors import ConfigError
 from convbook.tables import Table
@@ -127,11 +128,17 @@ def latency(
     parameters are); the input is channels_last and under autocast exactly where
     ``train.fit`` uses them. CUDA is synchronised by the timer, MPS by us.
     """
-    from convbook.train import _autocast, default_amp, memory_format_for, pick_device, synchronize
-
     if not isinstance(model, nn.Module):
         raise ConfigError(f"latency needs an nn.Module instance, got {model!r}")
     check_run_time(min_run_time)
+    with timing.timed(timing.LATENCY):
+        return _latency(model, input_size, device, min_run_time, backward)
+
+
+def _latency(model: nn.Module, input_size: tuple[int, ...], device, min_run_time: float,
+             backward: bool) -> float:
+    from convbook.train import _autocast, default_amp, memory_format_for, pick_device, synchronize
+
     device = pick_device(device) if device is not None else _device_of(model)
     memory_format = memory_format_for(device)
     model = model.to(device=device, memory_format=memory_format)
