@@ -656,7 +656,7 @@ def _designs_census(error, right):
 
 def _segmentation(error, right):
     import torch
-    from convbook import nets, segmentation, train
+    from convbook import nets, segmentation
 
     target = torch.randint(0, 3, (2, 8, 8))
     right("segmentation", "iou_per_image of a perfect prediction",
