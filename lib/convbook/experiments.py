@@ -18,7 +18,9 @@ without it.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import importlib
 import json
 import numbers
 from collections import Counter
@@ -29,7 +31,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from convbook import measure, records, stats, timing
+from convbook import measure, parallel, records, stats, timing
 from convbook import train as train_module
 from convbook.cache import load_checked, remove_stale_temporaries, save_atomic, warn_once
 from convbook.code_digest import code_digest
@@ -58,8 +60,9 @@ class Task:
 
     ``fit(model, data, recipe, seed, device, amp, measure_train_error)`` trains and returns a
     dataclass result; ``scores(result, data)`` gives one number per test image; ``code`` names
-    the modules whose source shapes a run (part of the cache key); ``metric`` names the mean
-    score in tables and prose.
+    (by their import names) the modules whose source shapes a run (part of the cache key);
+    ``metric`` names the mean score in tables and prose. A task is plain data and module-level
+    functions, so it travels to ``parallel``'s worker processes.
     """
 
     name: str
@@ -75,9 +78,12 @@ def _fit_classification(model, data, recipe, seed, device, amp, measure_train_er
                measure_train_error=measure_train_error, amp=amp)
 
 
+def _right_or_wrong(result: FitResult, data: CifarData) -> torch.Tensor:
+    return result.predictions.long() == data.test[1].cpu()
+
+
 CLASSIFICATION = Task("classification", "test accuracy", _fit_classification, FitResult,
-                      lambda result, data: result.predictions.long() == data.test[1].cpu(),
-                      (train_module, CifarData))
+                      _right_or_wrong, ("convbook.train", "convbook.data"))
 
 
 @dataclass
@@ -268,7 +274,8 @@ def run_key(model: nn.Module, recipe: Recipe, seed: int, data: CifarData, device
         "seed": seed,
         "data": data.digest(),
         "device": device.type,
-        "training code": code_digest([train_module, *task.code]),
+        "training code": code_digest([train_module,
+                                      *(importlib.import_module(m) for m in task.code)]),
         "versions": sorted(records.versions().items()),
         "threads": torch.get_num_threads(),
         "extra": sorted((extra or {}).items()),
@@ -380,10 +387,31 @@ def train_run(
     amp: bool | None = None,
     task: Task = CLASSIFICATION,
     name: str = "",
+    threads: int | None = None,
 ) -> Run:
     """Build a model from ``seed``, train it by ``recipe`` for ``task`` and score it, or load
     the run from the cache. ``amp`` (default: ``train.default_amp`` for the device) is part of
-    the key; ``name`` labels the run in a build's timings file."""
+    the key; ``name`` labels the run in a build's timings file. ``threads``: train (and key)
+    the run at this many threads, as a worker of ``parallel`` does (default: this process's)."""
+    with _threads(threads):
+        return _train_run(build, data, recipe, seed, cache, device, measure_train_error, amp,
+                          task, name)
+
+
+@contextlib.contextmanager
+def _threads(threads: int | None):
+    """torch's intra-op threads set to ``threads`` for the block (None: left as they are)."""
+    before = torch.get_num_threads()
+    if threads is not None:
+        torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def _train_run(build, data, recipe, seed, cache, device, measure_train_error, amp, task,
+               name) -> Run:
     device = pick_device(device)
     amp = default_amp(device) if amp is None else amp
     seed_everything(seed)
@@ -392,10 +420,8 @@ def train_run(
         raise ConfigError(f"a variant's factory must return an nn.Module, got "
                           f"{type(model).__name__}; pass e.g. partial(nets.CifarNet, 16)")
     folder = runs_dir() if cache else None
-    # mixed precision depends on the machine (train.default_amp): part of what shapes a run
-    extra = {"measure_train_error": measure_train_error, "amp": amp}
-    key = run_key(model, recipe, seed, data, device, extra, task)
-    path = folder / f"{key}.pt" if folder else None
+    path = (folder / _file_name(model, recipe, seed, data, device, measure_train_error, amp,
+                                task)) if folder else None
     found = path is not None and path.exists()
     label = {"run": name or type(model).__name__, "seed": seed}
     stored = None
@@ -420,6 +446,45 @@ def train_run(
                history=result.history,
                final_train_error=getattr(result, "final_train_error", None),
                model=model, cached=cached, result=result)
+
+
+def _train_in_workers(planned: list[dict], device: torch.device, jobs: int | None) -> int | None:
+    """Train the planned runs the cache lacks in ``parallel``'s worker processes, when the
+    machine (or ``jobs``/``CONVBOOK_JOBS``) asks for more than one and the runs can be sent
+    there; they land in the run cache. Returns the threads each worker ran with (the runs'
+    key), or None when everything is left to this process."""
+    workers, threads = parallel.jobs_for(len(planned), device, jobs)
+    if workers == 1 or runs_dir() is None:
+        return None
+    if not parallel.sendable(*(run["build"] for run in planned), planned[0]["task"]):
+        return None  # a lambda or a notebook's class: this process trains them
+    with _threads(threads):
+        missing = [run for run in planned if not _cached(run)]
+    if missing:
+        with timing.timed(timing.TRAINING):
+            seconds = parallel.train_ahead([{**run, "threads": threads} for run in missing],
+                                           min(workers, len(missing)), threads)
+        for run, spent in zip(missing, seconds):
+            timing.note_run(timing.TRAINING, spent, run=run["name"], seed=run["seed"],
+                            worker_threads=threads)
+    return threads
+
+
+def _cached(run: dict) -> bool:
+    """True when the run cache holds a file under this run's key."""
+    device = pick_device(run["device"])
+    amp = default_amp(device) if run["amp"] is None else run["amp"]
+    seed_everything(run["seed"])
+    name = _file_name(run["build"](), run["recipe"], run["seed"], run["data"], device,
+                      run["measure_train_error"], amp, run["task"])
+    return (runs_dir() / name).exists()
+
+
+def _file_name(model, recipe, seed, data, device, measure_train_error, amp, task) -> str:
+    """The run cache's file for a run; mixed precision depends on the machine
+    (train.default_amp), so it is part of what shapes a run."""
+    extra = {"measure_train_error": measure_train_error, "amp": amp}
+    return f"{run_key(model, recipe, seed, data, device, extra, task)}.pt"
 
 
 def _checked_seeds(seeds) -> tuple[int, ...]:
@@ -460,6 +525,7 @@ def compare(
     record_as: str = "",
     amp: bool | None = None,
     task: Task = CLASSIFICATION,
+    jobs: int | None = None,
 ) -> Results:
     """Train every variant (name -> model factory) on every seed under the same conditions.
 
@@ -468,7 +534,9 @@ def compare(
     forward+backward pass at the training batch size on the device. ``amp``: mixed precision
     (default: ``train.default_amp`` for the device), named in the table's caption. ``task``:
     what the runs learn and how each test image is scored (``CLASSIFICATION``, or e.g.
-    ``segmentation.SEGMENTATION``). Inside a book build each
+    ``segmentation.SEGMENTATION``). ``jobs``: worker processes for the runs the cache lacks
+    (``parallel.jobs_for``; default ``CONVBOOK_JOBS`` or one per CPU core; 1: none).
+    Inside a book build each
     variant is also added to the build's results file (``records``), its name followed by
     ``record_as`` when given (two comparisons of one chapter that reuse variant names).
     """
@@ -498,18 +566,22 @@ def compare(
                     measure_train_error, record_as)
         raise PlanRecorded(f"planned {len(variants)} variants; {PLAN_ENV} is set, so nothing "
                            f"was trained")
+    planned = [{"build": build, "data": data, "recipe": recipe, "seed": seed, "device": device,
+                    "measure_train_error": measure_train_error, "amp": amp, "task": task, "name": name}
+               for name, build in variants.items()
+               for seed in (seeds[:1] if name in secondary else seeds)]
+    threads = _train_in_workers(planned, device, jobs) if cache else None
     out = []
     for name, build in variants.items():
-        these = seeds[:1] if name in secondary else seeds
-        runs = [train_run(build, data, recipe, seed, cache, device, measure_train_error, amp,
-                          task, name) for seed in these]
+        runs = [train_run(**run, cache=cache, threads=threads) for run in planned
+                if run["name"] == name]
         model = runs[0].model
         input_size = tuple(data.test[0].shape[1:])
-        timing = {}
+        seconds = {}
         if latency:
-            timing = measure.train_latency(build(), recipe.batch_size, input_size, device=device)
+            seconds = measure.train_latency(build(), recipe.batch_size, input_size, device=device)
         out.append(Variant(name, measure.count_params(model),
-                           measure.count_macs(model, input_size), runs, timing, build))
+                           measure.count_macs(model, input_size), runs, seconds, build))
     results = Results(out, profile, recipe, data.describe(), device.type, seeds,
                       precision_text(device, amp), task)
     records.record_results(results, record_as)  # for the reflections chapter's figure

@@ -11,7 +11,6 @@ weights only) and its autocast and float16 loss scaling.
 
 from __future__ import annotations
 
-import sys
 import time
 from dataclasses import dataclass, field
 from functools import partial
@@ -260,6 +259,9 @@ def _fit_task(model: nn.Module, data, recipe: Recipe, seed: int, device: torch.d
 
 # What experiments.compare trains for a task with a label per pixel: each test image scored by
 # its mean IoU over the classes present in its prediction or target.
-SEGMENTATION = Task("segmentation", "mean IoU", _fit_task, DenseResult,
-                    lambda result, data: mean_iou(result.ious).float(),
-                    (sys.modules[__name__],))
+def _image_scores(result: DenseResult, data) -> torch.Tensor:
+    return mean_iou(result.ious).float()
+
+
+SEGMENTATION = Task("segmentation", "mean IoU", _fit_task, DenseResult, _image_scores,
+                    (__name__,))

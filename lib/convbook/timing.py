@@ -42,13 +42,21 @@ def timed(kind: str, **run):
             _add(kind, seconds, run)
 
 
+def note_run(kind: str, seconds: float, **run) -> None:
+    """List one run's seconds without adding them to ``kind``'s total: runs trained side by
+    side in worker processes, whose batch the caller timed as a whole."""
+    if kind not in KINDS:
+        raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
+    _add(kind, 0.0, {**run, "seconds": round(seconds, 2)})
+
+
 def _add(kind: str, seconds: float, run: dict) -> None:
     path = records.path_from(ENV)
     if path is None:
         return
     _totals[kind] = _totals.get(kind, 0.0) + seconds
     if run:
-        _runs.append({"kind": kind, **{k: str(v) for k, v in run.items()},
-                      "seconds": round(seconds, 2)})
+        _runs.append({"kind": kind, "seconds": round(seconds, 2),
+                      **{k: v if k == "seconds" else str(v) for k, v in run.items()}})
     entry = {"seconds": {k: round(v, 2) for k, v in _totals.items()}, "runs": _runs}
     records.update(path, records.chapter(), entry)
