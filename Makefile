@@ -32,6 +32,7 @@ check: setup
 
 bench: setup
 	$(BIN)/python ci/bench_fit.py
+	$(BIN)/python ci/bench_recipe.py
 
 # Record the versions of this environment as the new constraints (after a deliberate upgrade).
 lock: setup

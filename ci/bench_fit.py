@@ -1,6 +1,6 @@
-"""Benchmark: convbook.train.fit against a minimal hand-written loop, and the recipe's accuracy.
+"""Benchmark: convbook.train.fit against a minimal hand-written loop.
 
-    python ci/bench_fit.py [--width 16] [--images 4096] [--epochs 2] [--repeats 3] [--no-recipe]
+    python ci/bench_fit.py [--width 16] [--images 4096] [--epochs 2] [--repeats 3]
 
 Both train a fresh CifarNet from the same seed on the same uint8 tensors with SGD at batch
 256, in the same memory format (channels_last on CPU and CUDA, as fit chooses); the bare loop
@@ -8,12 +8,7 @@ does only index, normalise, forward, backward, step. ``fit`` is timed with
 augmentation off (the same work as the bare loop) and on (its default). Runs alternate, and
 the best of ``repeats`` is kept for each, to damp the noise of a shared machine. Prints
 images per second and the ratio to the bare loop (target: >= 0.9).
-
-Then, on CIFAR-10 (10,000 training images, the whole test set; $CONVBOOK_DATA or the download),
-the book's baseline network (CifarNet at width 16) trained by the book's recipe at several
-epoch counts, beside the recipe the book used before (5 epochs at batch 256, lr 0.2, no test-time
-flip, float32, PyTorch's default initialisation): test accuracy against training seconds,
-measured one after the other in this run.
+The recipe's accuracy against time is ``ci/bench_recipe.py``.
 """
 
 from __future__ import annotations
@@ -23,9 +18,8 @@ import time
 
 import torch
 import torch.nn.functional as F
-from convbook import data, nets
-from convbook.errors import DataNotFoundError
-from convbook.train import RECIPE, fit, memory_format_for, normalize, pick_device
+from convbook import nets
+from convbook.train import fit, memory_format_for, normalize, pick_device
 
 
 def bare_loop(model, images, labels, epochs, batch_size, device) -> float:
@@ -51,37 +45,6 @@ def bare_loop(model, images, labels, epochs, batch_size, device) -> float:
     return time.perf_counter() - start
 
 
-OLD_RECIPE = RECIPE.with_(epochs=5, batch_size=256, lr=0.2, warmup=0.2, flip_tta=False)
-
-
-def default_init(model: torch.nn.Module) -> torch.nn.Module:
-    """PyTorch's own initialisation, which the book's nets used before He initialisation."""
-    for module in model.modules():
-        if hasattr(module, "reset_parameters") and module is not model:
-            module.reset_parameters()
-    return model
-
-
-def recipe_table(width: int, device: torch.device, seed: int = 0) -> None:
-    """Test accuracy against training time: the book's recipe at 5, 8 and 10 epochs, the old
-    recipe, on the same data, one after the other."""
-    try:
-        cifar = data.load(10_000, None, device=device)
-    except DataNotFoundError as exc:
-        print(f"recipe comparison skipped: {exc}")
-        return
-    print(f"\n{cifar.describe()}; CifarNet width {width}, seed {seed}")
-    runs = [("old recipe (5 epochs, batch 256, fp32, default init)", OLD_RECIPE, False, False)]
-    runs += [(f"book recipe, {e} epochs", RECIPE.with_(epochs=e), None, True) for e in (5, 8, 10)]
-    for name, recipe, amp, he in runs:
-        torch.manual_seed(seed)
-        model = nets.CifarNet(width) if he else default_init(nets.CifarNet(width))
-        result = fit(model, cifar.train, cifar.test, recipe, device=device, seed=seed, amp=amp,
-                     progress=False)
-        print(f"{name:54s} {100 * result.test_accuracy:5.1f}% test accuracy   "
-              f"{result.train_seconds:6.1f} s training")
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--width", type=int, default=16)
@@ -89,7 +52,6 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--batch-size", type=int, default=256)
-    parser.add_argument("--no-recipe", action="store_true", help="skip the accuracy comparison")
     args = parser.parse_args()
 
     device = pick_device()
@@ -116,8 +78,6 @@ def main() -> None:
     for name, seconds in best.items():
         rate = work / seconds
         print(f"{name:24s} {rate:9.0f} images/s   {rate / base:5.2f}x of the bare loop")
-    if not args.no_recipe:
-        recipe_table(args.width, device)
 
 
 if __name__ == "__main__":

@@ -193,6 +193,8 @@ def fit_dense(model: nn.Module, train: tuple[torch.Tensor, torch.Tensor],
     (``train.batch_count``) and a loss that stops being finite raises ``train.DivergedError``."""
     check_model(model)
     check_recipe(recipe, "segmentation.DENSE_RECIPE")
+    if recipe.ema:
+        raise ConfigError("fit_dense does not average weights: use recipe.with_(ema=0.0)")
     if recipe.flip_tta:
         raise ConfigError("flip_tta averages a classifier's logits over mirrored images; a "
                           "label map would have to be mirrored back: use "

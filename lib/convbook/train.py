@@ -47,6 +47,8 @@ _NUMBER_FIELDS = {
     "label_smoothing": ("label_smoothing must be in [0, 1)", lambda v: 0 <= v < 1,
                         "try 0.1, or 0 for none"),
     "warmup": ("warmup is a share of the steps in [0, 1)", lambda v: 0 <= v < 1, "try 0.1"),
+    "ema": ("ema is the decay of a moving average of the weights, in [0, 1) (0: none)",
+            lambda v: 0 <= v < 1, "try 0.99, or 0 for none"),
 }
 # Recipe's switches: what True and False mean
 _FLAG_FIELDS = {
@@ -76,7 +78,9 @@ class Recipe:
 
     ``epochs`` passes over the training set at ``batch_size``; the learning rate rises
     linearly from 0 to ``lr`` over the first ``warmup`` share of steps, then falls linearly
-    to 0. ``flip_tta`` averages the logits of each test image and its mirror image. Every
+    to 0. ``flip_tta`` averages the logits of each test image and its mirror image. ``ema``
+    (when > 0) keeps an exponential moving average of the weights and batch-norm statistics,
+    updated after every step with this decay, and ends the run with it. Every
     field is checked on creation (type, finiteness, range), so a recipe that exists can train.
     """
 
@@ -90,6 +94,7 @@ class Recipe:
     warmup: float = 0.1
     augment: bool = True
     flip_tta: bool = True
+    ema: float = 0.0
 
     def __post_init__(self) -> None:
         check_positive("epochs", self.epochs)
@@ -121,7 +126,8 @@ class Recipe:
                 f"linear decay to 0, weight decay {self.weight_decay} (weights only), label "
                 f"smoothing {self.label_smoothing}, "
                 f"{'random crop + flip' if self.augment else 'no augmentation'}"
-                f"{', flip test-time augmentation' if self.flip_tta else ''}")
+                f"{', flip test-time augmentation' if self.flip_tta else ''}"
+                f"{f', weights averaged (EMA, decay {self.ema})' if self.ema else ''}")
 
 
 RECIPE = Recipe()
@@ -601,6 +607,12 @@ def fit(
     scaler = grad_scaler(device, amp)
 
     result = FitResult(device=str(device))
+    averaged = None
+    if recipe.ema:
+        from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+
+        averaged = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(recipe.ema),
+                                 use_buffers=True)
     bar = None
     if _progress_enabled(progress):
         from tqdm.auto import tqdm
@@ -631,6 +643,8 @@ def fit(
                                    first_step=step == 0, batch=x) from None
                 first_loss = loss.detach() if first_loss is None else first_loss
                 step_on(loss, optimizer, scaler, scheduler)
+                if averaged is not None:
+                    averaged.update_parameters(model)
                 loss_sum += loss.detach() * len(y)
                 correct += (logits.argmax(1) == y).sum()
                 step += 1
@@ -654,6 +668,8 @@ def fit(
     finally:
         if bar is not None:
             bar.close()
+    if averaged is not None:  # the run ends with the averaged weights
+        model.load_state_dict(averaged.module.state_dict())
     if test is not None:
         predicted = predict(model, test[0], flip_tta=recipe.flip_tta, amp=amp).cpu()
         result.predictions = predicted.to(torch.int16)
