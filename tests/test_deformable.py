@@ -102,3 +102,30 @@ def test_bfloat16_autocast_runs_the_op_in_float32():
         assert torch.isfinite(block(torch.randn(1, 2, 6, 6))).all()
         out = block(torch.randn(1, 2, 6, 6).bfloat16())
     assert out.dtype == torch.bfloat16 and torch.isfinite(out.float()).all()
+
+
+def test_the_offset_branch_trains_at_a_tenth_of_the_rate():
+    from convbook import nets, train
+
+    model = nets.deformable_cifar_net(4)
+    optimizer, _ = train.sgd_schedule(model, train.RECIPE.with_(warmup=0.0), 10)
+    rates = {id(p): group["lr"] for group in optimizer.param_groups for p in group["params"]}
+    block = [m for m in model.modules() if isinstance(m, DeformableConv2d)][0]
+    assert rates[id(block.offset.weight)] == pytest.approx(0.1 * train.RECIPE.lr)
+    assert rates[id(block.weight)] == pytest.approx(train.RECIPE.lr)
+    decays = {id(p): group["weight_decay"] for group in optimizer.param_groups
+              for p in group["params"]}
+    assert decays[id(block.offset.weight)] == train.RECIPE.weight_decay
+    assert decays[id(block.offset.bias)] == 0
+    assert "offset_lr=0.1" in repr(block)
+
+
+def test_offset_lr_and_multipliers_are_checked():
+    from convbook import train
+
+    with pytest.raises(ConfigError, match="offset_lr"):
+        DeformableConv2d(4, 4, offset_lr=0)
+    layer = torch.nn.Conv2d(3, 3, 3)
+    layer.weight.lr_multiplier = float("nan")
+    with pytest.raises(ConfigError, match="lr_multiplier"):
+        train.sgd_schedule(layer, train.RECIPE, 10)

@@ -477,8 +477,11 @@ def sgd_schedule(model: nn.Module, recipe, total_steps: int):
     """The recipe's optimiser and learning-rate schedule: SGD (momentum, Nesterov as the
     recipe says), weight decay on weights only (not biases or norms), the rate rising linearly
     over the first ``warmup`` share of ``total_steps``, then falling linearly to 0. ``recipe``
-    is a ``Recipe`` (classification's, or ``segmentation.DENSE_RECIPE``); its checks are what
-    keep the optimiser's settings sane (there are no per-module settings to check)."""
+    is a ``Recipe`` (classification's, or ``segmentation.DENSE_RECIPE``).
+
+    A parameter may carry ``lr_multiplier`` (set by the block that owns it, e.g. a deformable
+    layer's offset branch, which its papers train at a tenth of the rate): it trains at
+    ``recipe.lr`` times that, on the same schedule. It must be a finite number > 0."""
     check_recipe(recipe)
     check_positive("total_steps", total_steps)
     warmup_steps = int(recipe.warmup * total_steps)
@@ -488,12 +491,18 @@ def sgd_schedule(model: nn.Module, recipe, total_steps: int):
             return (step + 1) / (warmup_steps + 1)
         return (total_steps - step) / (total_steps - warmup_steps)
 
-    decay, no_decay = [], []
+    groups: dict[tuple[bool, float], list] = {}
     for p in model.parameters():
-        (decay if p.dim() > 1 else no_decay).append(p)
+        multiplier = getattr(p, "lr_multiplier", 1.0)
+        if (isinstance(multiplier, bool) or not isinstance(multiplier, numbers.Real)
+                or not math.isfinite(multiplier) or multiplier <= 0):
+            raise ConfigError(f"a parameter's lr_multiplier must be a finite number > 0, got "
+                              f"{multiplier!r}")
+        groups.setdefault((p.dim() > 1, float(multiplier)), []).append(p)
     optimizer = torch.optim.SGD(
-        [{"params": decay, "weight_decay": recipe.weight_decay},
-         {"params": no_decay, "weight_decay": 0}],
+        [{"params": params, "lr": recipe.lr * multiplier,
+          "weight_decay": recipe.weight_decay if decays else 0}
+         for (decays, multiplier), params in sorted(groups.items(), key=lambda g: (-g[0][0], g[0][1]))],
         lr=recipe.lr, momentum=recipe.momentum, nesterov=recipe.nesterov,
     )
     return optimizer, torch.optim.lr_scheduler.LambdaLR(optimizer, schedule)

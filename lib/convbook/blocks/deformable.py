@@ -19,6 +19,8 @@ from torchvision.ops import deform_conv2d
 from convbook.blocks.validate import check_positive, expect_input
 from convbook.errors import ConfigError, NonFiniteError
 
+OFFSET_LR = 0.1  # the offset (and mask) branch's share of the learning rate
+
 
 class DeformableConv2d(nn.Module):
     """A k × k convolution whose taps move by learned offsets (DCNv1; DCNv2 with
@@ -28,11 +30,19 @@ class DeformableConv2d(nn.Module):
     and dilation of the main one and starts at zero, so the untrained block is exactly a plain
     convolution. v2's mask is ``2·sigmoid`` of its convolution, so that it starts at 1 (the
     paper's plain sigmoid starts at 0.5, halving the output); it can range from 0 to 2.
+
+    The offset and mask branches train at ``offset_lr`` (default 0.1) times the network's
+    learning rate. DCNv1 sets the offset layers' rate to β times the others' (β = 1 by default,
+    0.01 for one layer of its detector); mmengine's optimiser constructor has a
+    ``dcn_offset_lr_mult`` for the same purpose. At the full rate of the book's SGD (0.3) the
+    zero-started offsets grew in a few steps until most taps read the padding outside chapter
+    10's 8×8 map; at a tenth they stayed on it (REVIEW.md's reruns).
     """
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size: int = 3,
                  stride: int = 1, padding: int | None = None, dilation: int = 1,
-                 offset_groups: int = 1, modulated: bool = False, bias: bool = False) -> None:
+                 offset_groups: int = 1, modulated: bool = False, bias: bool = False,
+                 offset_lr: float = OFFSET_LR) -> None:
         super().__init__()
         for name, value in (("in_channels", in_channels), ("out_channels", out_channels),
                             ("kernel_size", kernel_size), ("stride", stride),
@@ -63,12 +73,21 @@ class DeformableConv2d(nn.Module):
                                   padding, dilation)
             nn.init.zeros_(self.mask.weight)
             nn.init.zeros_(self.mask.bias)
+        if (isinstance(offset_lr, bool) or not isinstance(offset_lr, (int, float))
+                or not 0 < offset_lr <= 1):
+            raise ConfigError(f"offset_lr is the offset branch's share of the learning rate, "
+                              f"in (0, 1], got {offset_lr!r}; {OFFSET_LR} is the default")
+        self.offset_lr = offset_lr
+        for branch in (self.offset, self.mask):
+            for parameter in branch.parameters() if branch is not None else ():
+                parameter.lr_multiplier = offset_lr  # read by train.sgd_schedule
         expect_input(self, in_channels)
 
     def extra_repr(self) -> str:
         return (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
                 f"stride={self.stride}, padding={self.padding}, dilation={self.dilation}, "
-                f"offset_groups={self.offset_groups}, modulated={self.modulated}")
+                f"offset_groups={self.offset_groups}, modulated={self.modulated}, "
+                f"offset_lr={self.offset_lr}")
 
     def offsets_and_mask(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
         offset = self.offset(x)
