@@ -110,7 +110,7 @@ def test_the_offset_branch_trains_at_a_tenth_of_the_rate():
     model = nets.deformable_cifar_net(4)
     optimizer, _ = train.sgd_schedule(model, train.RECIPE.with_(warmup=0.0), 10)
     rates = {id(p): group["lr"] for group in optimizer.param_groups for p in group["params"]}
-    block = [m for m in model.modules() if isinstance(m, DeformableConv2d)][0]
+    block = next(m for m in model.modules() if isinstance(m, DeformableConv2d))
     assert rates[id(block.offset.weight)] == pytest.approx(0.1 * train.RECIPE.lr)
     assert rates[id(block.weight)] == pytest.approx(train.RECIPE.lr)
     decays = {id(p): group["weight_decay"] for group in optimizer.param_groups

@@ -26,19 +26,64 @@ def test_identical_predictions_give_zero_difference():
     assert stats.label_difference(diff) == stats.INCONCLUSIVE
 
 
-def test_known_difference_and_interval_by_hand():
-    # A is right on every image, B on 3 of 4 in every seed: difference 0.25, and the seed
-    # term is 0, so the interval is t(2) times the image term alone.
+def test_fractional_degrees_of_freedom():
+    # Satterthwaite's counts are rarely whole: the quantile falls between its neighbours
+    assert stats.t_quantile(0.975, 3) < stats.t_quantile(0.975, 2.5) < stats.t_quantile(0.975, 2)
+    assert stats.t_quantile(0.975, math.inf) == pytest.approx(1.95996, abs=1e-5)
+
+
+def test_seed_term_alone_by_hand():
+    # A is right on every image in seeds 0 and 2 and wrong on every one in seed 1, B never:
+    # no image effect and no residual, so the interval is Student's t at S − 1 = 2 degrees of
+    # freedom on the spread of the three seed means (1, 0, 1), the old t-interval over seeds.
+    a = torch.tensor([[1.0] * 4, [0.0] * 4, [1.0] * 4])
+    diff = stats.paired_difference(a, torch.zeros(3, 4))
+    se = math.sqrt(torch.tensor([1.0, 0.0, 1.0]).var().item() / 3)
+    assert diff.mean == pytest.approx(2 / 3)
+    assert diff.se_seeds == pytest.approx(se) and diff.se_images == 0
+    assert diff.high - diff.mean == pytest.approx(4.3027 * se, rel=1e-4)
+    assert diff.df == pytest.approx(2, rel=1e-3)
+    assert diff.seeds == 3 and diff.images == 4
+
+
+def test_image_term_alone_by_hand():
+    # Every seed right on the same three of four images: no seed spread, no residual; the
+    # image term is MS_image / (S N) with N − 1 = 3 degrees of freedom (MS_res is 0).
+    a = torch.tensor([[1.0, 1.0, 1.0, 0.0]] * 3)
+    diff = stats.paired_difference(a, torch.zeros(3, 4))
+    ms_image = 3 * ((a[0] - 0.75) ** 2).sum().item() / 3
+    se = math.sqrt(ms_image / 12)
+    assert diff.se_seeds == 0 and diff.se_images == pytest.approx(se)
+    assert diff.high - diff.mean == pytest.approx(stats.t_quantile(0.975, 3) * se, rel=1e-4)
+    assert diff.df_images == pytest.approx(3)
+
+
+def test_residual_alone_is_not_read_as_certainty():
+    # Every seed's mean is the same and no image favours A, yet A and B disagree image by
+    # image: the estimate of the variance would be 0, so the residual alone stands in for it.
     a = torch.ones(3, 4)
     b = torch.tensor([[1, 1, 1, 0], [1, 1, 0, 1], [0, 1, 1, 1]], dtype=torch.float)
     diff = stats.paired_difference(a, b)
+    ms_res = 2.0 / 6  # residual sum of squares 2 over (3 − 1)(4 − 1) degrees of freedom
     assert diff.mean == pytest.approx(0.25)
-    per_image = torch.tensor([1 / 3, 0, 1 / 3, 1 / 3])  # share of seeds where B missed it
-    se_images = math.sqrt(per_image.var().item() / 4)
-    assert diff.se_images == pytest.approx(se_images)
-    assert diff.se_seeds == pytest.approx(0.0)
-    assert diff.high - diff.mean == pytest.approx(4.3027 * se_images, rel=1e-4)
-    assert diff.seeds == 3 and diff.images == 4
+    assert diff.se_seeds == pytest.approx(math.sqrt(ms_res / 12)) and diff.se_images == 0
+    assert diff.high - diff.mean == pytest.approx(4.3027 * diff.se_seeds, rel=1e-4)
+
+
+def test_quantile_of_the_two_terms_matches_sampling():
+    # the half-width is the quantile of √seed · t(2) + √image · z, here checked by drawing
+    g = torch.Generator().manual_seed(0)
+    draws = (0.5 * _student(2, 400_000, g) + torch.randn(400_000, generator=g)).abs()
+    one = torch.tensor(1.0, dtype=torch.float64)
+    for level in (0.6, 0.95, 0.99):
+        q = stats._central_quantile(level, 0.25 * one, 2, one).item()
+        assert (draws <= q).double().mean().item() == pytest.approx(level, abs=0.002)
+
+
+def _student(df: int, n: int, g: torch.Generator) -> torch.Tensor:
+    z = torch.randn(n, generator=g, dtype=torch.float64)
+    chi2 = (torch.randn(n, df, generator=g, dtype=torch.float64) ** 2).sum(1)
+    return z / (chi2 / df).sqrt()
 
 
 def _simulated(effect: float, seeds: int, images: int, seed: int, seed_sd: float = 0.01):
@@ -166,3 +211,117 @@ def test_seeds_needed_scales_with_the_seed_term():
         stats.seeds_needed(diff, 0)
     with pytest.raises(ConfigError, match="two or more seeds"):
         stats.seeds_needed(stats.Difference(0.0, -math.inf, math.inf, 1, 100), 0.01)
+
+
+# --- coverage of the interval, and power at the smallest detectable effect ---------------------
+
+def _crossed(replicates, seeds, images, sd_seed, sd_image, sd_res, mean=0.0, seed=0):
+    """``replicates`` seeds × images matrices D = mean + a_s + b_i + e_si (Gaussian terms)."""
+    g = torch.Generator().manual_seed(seed)
+
+    def draw(*shape):
+        return torch.randn(replicates, *shape, generator=g, dtype=torch.float64)
+    return mean + sd_seed * draw(seeds, 1) + sd_image * draw(1, images) + sd_res * draw(seeds, images)
+
+
+def _covered(d, confidence=0.95, true_mean=0.0):
+    """Share of replicates whose interval (the model's, batched) covers ``true_mean``."""
+    half = stats._half_widths(d, confidence)[2]
+    return ((d.mean((-2, -1)) - true_mean).abs() <= half).double().mean().item()
+
+
+def _covered_by_the_old_model(d, confidence=0.95):
+    """The model this replaced: the per-seed and per-image spreads added, Student's t at S − 1."""
+    seeds, images = d.shape[-2:]
+    se = (d.mean(-1).var(-1) / seeds + d.mean(-2).var(-1) / images).sqrt()
+    half = stats.t_quantile(0.5 + confidence / 2, seeds - 1) * se
+    return (d.mean((-2, -1)).abs() <= half).double().mean().item()
+
+
+# (seeds, sd of the seed effect, sd of the image effect, sd of the residual), 500 images: with a
+# seed variance 30 times the rest, or none at all and an image term 19 (3 seeds) to 31 times
+# (5 seeds) the residual's
+SEED_DOMINATED = [(3, 0.10, 0.5, 0.2), (5, 0.10, 0.5, 0.2)]
+IMAGE_DOMINATED = [(3, 0.0, 0.5, 0.2), (5, 0.0, 0.5, 0.2)]
+
+
+@pytest.mark.parametrize("seeds, sd_seed, sd_image, sd_res", SEED_DOMINATED + IMAGE_DOMINATED)
+def test_the_95_percent_interval_covers_95_percent(seeds, sd_seed, sd_image, sd_res):
+    # 3,000 replicates: the coverage estimate's own standard error is 0.4 points
+    d = _crossed(3000, seeds, 500, sd_seed, sd_image, sd_res, seed=seeds)
+    assert _covered(d) == pytest.approx(0.95, abs=0.02)
+
+
+@pytest.mark.parametrize("seeds, sd_seed, sd_image, sd_res", IMAGE_DOMINATED)
+def test_the_old_model_over_covered_where_images_dominate(seeds, sd_seed, sd_image, sd_res):
+    # t at S − 1 degrees of freedom on a term with hundreds: the test above can fail
+    d = _crossed(3000, seeds, 500, sd_seed, sd_image, sd_res, seed=seeds)
+    assert _covered_by_the_old_model(d) > 0.97 + 0.02 * (seeds == 3)
+
+
+def test_terms_of_similar_size_err_wide_not_narrow():
+    # seed term about twice the rest at three seeds, where a single t at Satterthwaite's
+    # estimated degrees of freedom covered only about 93 %
+    d = _crossed(3000, 3, 500, 0.025, 0.5, 0.2, seed=11)
+    assert 0.95 <= _covered(d) <= 0.985
+
+
+@pytest.mark.parametrize("seeds, sd_seed", [(3, 0.10), (5, 0.10), (3, 0.0)])
+def test_power_at_the_detectable_effect_is_80_percent(seeds, sd_seed):
+    images, sd_image, sd_res = 500, 0.5, 0.2
+    seed_var = (sd_res**2 + images * sd_seed**2) / (seeds * images)  # E[MS_seed] / (S N)
+    image_var = sd_image**2 / images
+    one = torch.tensor(1.0, dtype=torch.float64)
+    half = stats._central_quantile(0.95, seed_var * one, seeds - 1, image_var * one).item()
+    true = stats.detectable_effect(stats.Difference(
+        0.0, -half, half, seeds, images, se_seeds=math.sqrt(seed_var),
+        se_images=math.sqrt(image_var)))
+    d = _crossed(3000, seeds, images, sd_seed, sd_image, sd_res, mean=true, seed=20 + seeds)
+    half = stats._half_widths(d, 0.95)[2]
+    confirmed = (d.mean((-2, -1)) - half > 0).double().mean().item()
+    assert confirmed == pytest.approx(0.80, abs=0.03)
+
+
+def test_detectable_effect_of_a_t_interval():
+    # a seed term alone at many degrees of freedom: (z₀.₉₇₅ + z₀.₈) standard errors
+    diff = stats.Difference(0.0, -1.96 * 0.01, 1.96 * 0.01, 3, 1000, df=math.inf)
+    assert stats.detectable_effect(diff) == pytest.approx((1.95996 + 0.84162) * 0.01, rel=2e-3)
+    # at 2 degrees of freedom the exact (non-central t) answer exceeds t₀.₉₇₅ + t₀.₈ = 5.36 SE
+    small = stats.mean_interval([0.0, 0.01, 0.02])
+    ratio = stats.detectable_effect(small) / small.se
+    assert 5.364 < ratio < 7
+    assert math.isinf(stats.detectable_effect(stats.mean_interval([0.01])))
+
+
+def test_inconclusive_verdict_states_what_it_could_have_seen():
+    import json
+
+    diff = stats.Difference(0.005, -0.01, 0.02, 3, 1000, se_seeds=0.005, se_images=0.002)
+    paper = stats.Published(0.012, "Szegedy et al. 2016, Table 2")
+    v = stats.verdict_on_difference("C", diff, "A minus B", published=paper)
+    mde = stats.detectable_effect(diff)
+    assert v.label == stats.INCONCLUSIVE
+    assert (f"could not have detected a difference smaller than {100 * mde:.1f} points, while "
+            f"the paper reports 1.2 points (Szegedy et al. 2016, Table 2)") in v.text
+    numbers = json.loads(json.dumps(v.as_dict(), allow_nan=False))["numbers"]
+    assert numbers["detectable"] == pytest.approx(mde) and numbers["power"] == 0.8
+    assert numbers["published"] == {"effect": 0.012, "upto": None,
+                                    "source": "Szegedy et al. 2016, Table 2"}
+    assert numbers["difference"]["low"] == -0.01  # the keys chapters and the site read
+    bare = stats.verdict_on_difference("C", diff, "A minus B")
+    assert "no published effect size is quoted" in bare.text
+    assert bare.as_dict()["numbers"]["published"] is None
+    one = stats.verdict_on_difference("C", stats.mean_interval([0.01]), "A minus B")
+    assert "With one seed this run could not have detected a difference of any size" in one.text
+    assert stats.Published(0.013, "Zhang et al. 2018", upto=0.058).points() == "1.3 to 5.8 points"
+
+
+def test_paired_difference_is_quick_on_a_full_test_set():
+    import time
+
+    g = torch.Generator().manual_seed(0)
+    a, b = (torch.rand(2, 5, 10_000, generator=g) < 0.7).float()
+    start = time.perf_counter()
+    for _ in range(5):
+        stats.paired_difference(a, b)
+    assert (time.perf_counter() - start) / 5 < 0.25  # called dozens of times per build

@@ -268,9 +268,11 @@ def verdict_c12(measures: list[TowerSeed], alpha: float = 0.05) -> stats.Verdict
     if label == stats.INCONCLUSIVE:
         text += (" The interval includes zero, so this run cannot decide; more first-layer "
                  "filters per tower, more seeds and longer training (the `full` profile) would.")
+    text += stats.detectable_note(label, diff, unit=lambda v: f"{v:.3f} in the colour gap")
     return stats.Verdict("C1.2", label, text, numbers={
         "gaps": [m.gap for m in measures], "control_gaps": [m.control_gap for m in measures],
-        "p_values": [m.p_value for m in measures], "difference": diff})
+        "p_values": [m.p_value for m in measures], "difference": diff,
+        **stats.detectable_numbers(diff)})
 
 
 def _interval(diff: stats.Difference) -> str:

@@ -141,7 +141,8 @@ def verdict_c42(counted: list[census.Census], results: experiments.Results) -> s
         f"{basic.params:,} parameters)")
     v = stats.combine("C4.2", {"forecast": forecast, "at equal cost": equal})
     v.numbers = {"census": {c.name: {"params": c.params, "macs": c.macs} for c in counted},
-                 "difference": equal.numbers["difference"]}
+                 "difference": equal.numbers["difference"],
+                 "detectable": equal.numbers["detectable"]}
     return v
 
 

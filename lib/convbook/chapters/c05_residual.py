@@ -115,7 +115,9 @@ def verdict_c51(d: Degradation) -> stats.Verdict:
     if label == stats.INCONCLUSIVE:
         text += (" The run cannot decide at these depths; He et al. saw degradation from 20 to "
                  "56 layers, which the `full` profile trains.")
-    return stats.Verdict("C5.1", label, text, numbers={"difference": d.plain_gap})
+    text += stats.detectable_note(label, d.plain_gap)
+    return stats.Verdict("C5.1", label, text, numbers={"difference": d.plain_gap,
+                                                       **stats.detectable_numbers(d.plain_gap)})
 
 
 def verdict_c52(c51: stats.Verdict, ratios_bn: list[float], ratios_raw: list[float]) -> stats.Verdict:
@@ -152,12 +154,20 @@ def verdict_c53(d: Degradation) -> stats.Verdict:
     one (plain minus residual above 0), and the deeper residual net trains better than the
     shallow one (its deep minus shallow training error below 0: more layers, lower error). Each part is labelled
     from its interval; they combine (nuanced when they differ)."""
-    beats = stats.Verdict("C5.3", stats.label_difference(d.residual_gain, +1),
+    gain, depth = (stats.label_difference(d.residual_gain, +1),
+                   stats.label_difference(d.residual_depth, -1))
+    beats = stats.Verdict("C5.3", gain,
                           f"final training error at {d.deep} layers, plain minus residual: "
-                          f"{_error(d.residual_gain)}", numbers={"difference": d.residual_gain})
-    deeper = stats.Verdict("C5.3", stats.label_difference(d.residual_depth, -1),
+                          f"{_error(d.residual_gain)}."
+                          + stats.detectable_note(gain, d.residual_gain),
+                          numbers={"difference": d.residual_gain,
+                                   **stats.detectable_numbers(d.residual_gain)})
+    deeper = stats.Verdict("C5.3", depth,
                            f"residual, {d.deep} layers minus {d.shallow}: "
-                           f"{_error(d.residual_depth)}", numbers={"difference": d.residual_depth})
+                           f"{_error(d.residual_depth)}."
+                           + stats.detectable_note(depth, d.residual_depth),
+                           numbers={"difference": d.residual_depth,
+                                    **stats.detectable_numbers(d.residual_depth)})
     v = stats.combine("C5.3", {"residual beats plain": beats,
                                "deeper residual trains better": deeper})
     if v.label != stats.CONFIRMED:

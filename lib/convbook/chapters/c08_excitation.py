@@ -145,7 +145,9 @@ def verdict_c81(results: experiments.Results) -> stats.Verdict:
             f"this small one; to detect a gain that size four times in five, an interval like "
             f"this one would need {power}.")
     v = stats.verdict_on_difference(
-        "C8.1", diff, f"Test accuracy, SE (r = {DECIDING_REDUCTION}) minus no SE", decide_hint=hint)
+        "C8.1", diff, f"Test accuracy, SE (r = {DECIDING_REDUCTION}) minus no SE", decide_hint=hint,
+        published=stats.Published(PUBLISHED_CIFAR_GAIN, "Hu et al. 2018: ResNet-110 on CIFAR-10, "
+                                                        "6.37 → 5.21 % error with SE"))
     se, base = results[f"SE, r={DECIDING_REDUCTION}"], results["no SE"]
     v.text += (f" The SE blocks add {se.params - base.params:,} parameters "
                f"(+{100 * (se.params / base.params - 1):.1f}%).")
@@ -177,12 +179,19 @@ def verdict_c82(s: Specificity) -> stats.Verdict:
             return "one seed: no interval"
         return f"{stats.percent(d.confidence)} interval {d.low:+.3f} to {d.high:+.3f}"
 
-    beyond = stats.Verdict("C8.2", stats.label_difference(last, +1), (
+    def unit(value: float) -> str:
+        return f"{value:.3f} in class specificity"
+
+    labels = {"last": stats.label_difference(last, +1), "rise": stats.label_difference(rise, +1)}
+    beyond = stats.Verdict("C8.2", labels["last"], (
         f"class specificity of the last block's weights, trained minus untrained, "
-        f"{last.mean:+.3f} ({interval(last)}, {last.seeds} seeds)"), numbers={"difference": last})
-    depth = stats.Verdict("C8.2", stats.label_difference(rise, +1), (
-        f"that excess in the last block minus in the first, {rise.mean:+.3f} ({interval(rise)})"),
-        numbers={"difference": rise})
+        f"{last.mean:+.3f} ({interval(last)}, {last.seeds} seeds)."
+        + stats.detectable_note(labels["last"], last, unit=unit)),
+        numbers={"difference": last, **stats.detectable_numbers(last)})
+    depth = stats.Verdict("C8.2", labels["rise"], (
+        f"that excess in the last block minus in the first, {rise.mean:+.3f} ({interval(rise)})."
+        + stats.detectable_note(labels["rise"], rise, unit=unit)),
+        numbers={"difference": rise, **stats.detectable_numbers(rise)})
     v = stats.combine("C8.2", {"beyond an untrained network": beyond,
                                "rising with depth": depth})
     last_trained = [m[-1] for m in s.trained]

@@ -132,7 +132,8 @@ def verdict_c101(found: dict) -> stats.Verdict:
     (slope of on-map effective dilation against scale above 0; judged only when at least half
     the taps land on the map, else inconclusive), and *taps gather on the digit* (focus: share
     of on-map taps on the digit, minus a plain grid's, above 0). Parts combine."""
-    slopes = stats.mean_interval(found["slopes"])
+    confidence = stats.shared_confidence(2)  # the two parts share the 5 % error rate
+    slopes = stats.mean_interval(found["slopes"], confidence)
     inside = float(np.mean(found["inside"]))
     spread_text = (f"effective dilation on the digit per unit of scale {slopes.mean:+.2f} "
                    + _interval_text(slopes) + f"; {inside:.0%} of the taps land on the map")
@@ -145,15 +146,17 @@ def verdict_c101(found: dict) -> stats.Verdict:
         spread = stats.Verdict("C10.1", label, spread_text + {
             stats.CONFIRMED: ": the kernel widens with the digit, beyond the interval",
             stats.REFUTED: ": the kernel narrows as the digit grows",
-            stats.INCONCLUSIVE: ": no trend beyond the interval"}[label])
-    focus = stats.mean_interval([100 * f for f in found["focus"]])
+            stats.INCONCLUSIVE: ": no trend beyond the interval"}[label] + "." + (
+            stats.detectable_note(label, slopes, unit=lambda v: f"{v:.2f} per unit of scale")))
+    focus = stats.mean_interval([100 * f for f in found["focus"]], confidence)
     label = stats.label_difference(focus, +1)
     gather = stats.Verdict("C10.1", label, (
         f"on-map taps on the digit, minus a plain grid's share, {focus.mean:+.1f} points "
         + _interval_text(focus, scale=1) + {
             stats.CONFIRMED: ": the taps move onto the digit",
             stats.REFUTED: ": the taps move off the digit",
-            stats.INCONCLUSIVE: ": no shift beyond the interval"}[label]))
+            stats.INCONCLUSIVE: ": no shift beyond the interval"}[label] + "."
+        + stats.detectable_note(label, focus, unit=lambda v: f"{v:.1f} points")))
     verdict = stats.combine("C10.1", {"spread follows the digit": spread,
                                       "taps gather on the digit": gather})
     verdict.numbers = {"slope": slopes, "focus": focus, "inside": inside}
@@ -163,25 +166,33 @@ def verdict_c101(found: dict) -> stats.Verdict:
 def _interval_text(interval: stats.Difference, scale: float = 1.0) -> str:
     if math.isinf(interval.low):
         return "(one seed: interval unbounded)"
-    return (f"(95% interval {scale * interval.low:+.2f} to {scale * interval.high:+.2f}, "
-            f"{interval.seeds} seeds)")
+    return (f"({stats.percent(interval.confidence)} interval {scale * interval.low:+.2f} to "
+            f"{scale * interval.high:+.2f}, {interval.seeds} seeds)")
 
 
 def verdict_c102(digits_results: Results, cifar_results: Results | None) -> stats.Verdict:
     """C10.2 — recognition improves: DCNv1 and DCNv2 against plain on digits whose scale varies
     (all test scales pooled), and DCNv1 against plain on CIFAR-10 (None: not run, and the
     verdict says so); parts combine."""
+    confidence = stats.shared_confidence(2 if cifar_results is None else 3)  # shared 5 %
+    v1 = stats.Published(0.037, "Dai et al. 2017: COCO test-dev mAP with ResNet-101, Faster "
+                                "R-CNN 29.4 → 33.1 and R-FCN 30.8 → 34.5")
+    v2 = stats.Published(0.07, "Zhu et al. 2019: COCO val box AP, ResNet-50 Faster R-CNN "
+                               "34.7 → 41.7 with deformable conv3–5 and modulation")
     parts = {
-        "digits, DCNv1": digits_results.verdict(
-            "C10.2", "DCNv1", "plain", "DCNv1 minus plain, digits at every test scale",
-            decide_hint=DECIDE_HINT),
-        "digits, DCNv2": digits_results.verdict(
-            "C10.2", "DCNv2", "plain", "DCNv2 minus plain, digits at every test scale",
-            decide_hint=DECIDE_HINT),
+        "digits, DCNv1": stats.verdict_on_difference(
+            "C10.2", digits_results.difference("DCNv1", "plain", confidence),
+            "DCNv1 minus plain, digits at every test scale", decide_hint=DECIDE_HINT,
+            published=v1),
+        "digits, DCNv2": stats.verdict_on_difference(
+            "C10.2", digits_results.difference("DCNv2", "plain", confidence),
+            "DCNv2 minus plain, digits at every test scale", decide_hint=DECIDE_HINT,
+            published=v2),
     }
     if cifar_results is not None:
-        parts["CIFAR-10, DCNv1"] = cifar_results.verdict(
-            "C10.2", "DCNv1 (last unit)", "plain", "DCNv1 minus plain, CIFAR-10 test accuracy")
+        parts["CIFAR-10, DCNv1"] = stats.verdict_on_difference(
+            "C10.2", cifar_results.difference("DCNv1 (last unit)", "plain", confidence),
+            "DCNv1 minus plain, CIFAR-10 test accuracy", published=v1)
     verdict = stats.combine("C10.2", parts)
     if cifar_results is None:
         verdict.text += (" CIFAR-10 was not trained on this device, so the verdict rests on "

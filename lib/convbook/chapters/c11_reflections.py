@@ -80,8 +80,10 @@ def q1_part(diffs: dict[str, stats.Difference], setting: str) -> stats.Verdict:
     if label == stats.INCONCLUSIVE:
         text += (". No learned connection is clearly better or worse than identity here; "
                  "training to convergence on all of CIFAR-10 (the `full` profile) and more "
-                 "seeds would narrow these intervals")
-    return stats.Verdict("Q1", label, text + ".", numbers={"differences": diffs})
+                 "seeds would narrow these intervals. " + stats.detectable_range(diffs))
+    return stats.Verdict("Q1", label, text.rstrip(".") + ".", numbers={
+        "differences": diffs, "detectable": {n: stats.detectable_effect(d)
+                                             for n, d in diffs.items()}})
 
 
 def verdict_q1(with_norm: experiments.Results, without_norm: experiments.Results) -> stats.Verdict:
@@ -257,8 +259,10 @@ def recipe_part(results: experiments.Results) -> stats.Verdict:
         text += f"; more accurate than it beyond the interval: {', '.join(beaten_by)}"
     if label == stats.INCONCLUSIVE:
         text += ("; at this scale the run cannot rank them (the `full` profile trains them on "
-                 "all of CIFAR-10)")
-    return stats.Verdict("Q2", label, text, numbers={"differences": diffs})
+                 "all of CIFAR-10). " + stats.detectable_range(diffs).rstrip("."))
+    return stats.Verdict("Q2", label, text, numbers={
+        "differences": diffs, "detectable": {n: stats.detectable_effect(d)
+                                             for n, d in diffs.items()}})
 
 
 LATER = 2018  # the review's year: models published after it say what became standard
