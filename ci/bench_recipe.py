@@ -31,6 +31,13 @@ CANDIDATES = {
     "6 epochs, batch 128, lr 0.6": TODAY.with_(epochs=6, batch_size=128, lr=0.6),
     "10 epochs, EMA 0.99": TODAY.with_(ema=0.99),
     "8 epochs, EMA 0.99": TODAY.with_(epochs=8, ema=0.99),
+    "8 epochs, first 4 at 20 px": TODAY.with_(epochs=8, low_res_epochs=4),
+    "9 epochs, first 5 at 20 px": TODAY.with_(epochs=9, low_res_epochs=5),
+    "10 epochs, first 6 at 16 px": TODAY.with_(low_res_epochs=6, low_res=16),
+    "7 epochs, label smoothing 0.2, lr 0.4": TODAY.with_(epochs=7, label_smoothing=0.2, lr=0.4),
+    "12 epochs, first 8 at 16 px": TODAY.with_(epochs=12, low_res_epochs=8, low_res=16),
+    "11 epochs, first 6 at 16 px": TODAY.with_(epochs=11, low_res_epochs=6, low_res=16),
+    "10 epochs, first 5 at 20 px": TODAY.with_(low_res_epochs=5),
 }
 
 

@@ -158,3 +158,18 @@ def test_normalize_builds_its_constants_once():
     constants = train._NORM_CONSTANTS[x.device]
     train.normalize(x)
     assert train._NORM_CONSTANTS[x.device] is constants
+
+
+def test_early_epochs_can_train_on_smaller_images():
+    """ci/bench_recipe.py's progressive-resizing candidates: the first epochs at low_res."""
+    from convbook import nets, train
+
+    g = torch.Generator().manual_seed(0)
+    images = torch.randint(0, 256, (32, 3, 32, 32), dtype=torch.uint8, generator=g)
+    labels = torch.randint(0, 10, (32,), generator=g)
+    recipe = train.RECIPE.with_(epochs=2, batch_size=16, low_res_epochs=1, low_res=16)
+    result = train.fit(nets.CifarNet(4), (images, labels), (images, labels), recipe,
+                       progress=False)
+    assert len(result.history) == 2 and 0 <= result.test_accuracy <= 1
+    with pytest.raises(ValueError, match="low_res_epochs"):
+        train.RECIPE.with_(epochs=2, low_res_epochs=2)

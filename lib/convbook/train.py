@@ -95,9 +95,16 @@ class Recipe:
     augment: bool = True
     flip_tta: bool = True
     ema: float = 0.0
+    low_res_epochs: int = 0
+    low_res: int = 20
 
     def __post_init__(self) -> None:
         check_positive("epochs", self.epochs)
+        check_positive("low_res", self.low_res)
+        if (isinstance(self.low_res_epochs, bool) or not isinstance(self.low_res_epochs, int)
+                or not 0 <= self.low_res_epochs < self.epochs):
+            raise ConfigError(f"low_res_epochs is how many of the first epochs train on "
+                              f"smaller images, from 0 to epochs - 1, got {self.low_res_epochs!r}")
         check_positive("batch_size", self.batch_size)
         for name, (must, within, hint) in _NUMBER_FIELDS.items():
             value = getattr(self, name)
@@ -643,7 +650,11 @@ def fit(
                 batch = images[idx]
                 if recipe.augment:
                     batch = augment(batch, generator)
-                x = normalize(batch).contiguous(memory_format=memory_format)
+                x = normalize(batch)
+                if epoch < recipe.low_res_epochs:  # early epochs on smaller images: cheaper
+                    x = F.interpolate(x, size=recipe.low_res, mode="bilinear",
+                                      antialias=True, align_corners=False)
+                x = x.contiguous(memory_format=memory_format)
                 y = labels[idx]
                 try:
                     logits, loss = forward_loss(model, x, y, criterion, device, amp)
