@@ -41,7 +41,7 @@ def deformable_layers(model: nn.Module, least: int = 0) -> list[DeformableConv2d
 def _check_points(points, what: str, taps: int | None = None) -> None:
     """Sampling points: a tensor whose last dimension holds (y, x) (and, when ``taps`` is
     given, whose last but one holds the taps)."""
-    if not isinstance(points, torch.Tensor) or points.dim() < 2 or points.shape[-1] != 2:
+    if not isinstance(points, torch.Tensor) or points.dim() < 1 or points.shape[-1] != 2:
         shape = tuple(points.shape) if isinstance(points, torch.Tensor) else type(points).__name__
         raise ConfigError(f"{what} takes points with (y, x) in the last dimension (... x 2), "
                           f"got {shape}")
@@ -147,10 +147,12 @@ def _focus(points: torch.Tensor, inside: torch.Tensor, obj: torch.Tensor, size: 
 
 
 def slope(values: dict[float, float]) -> float:
-    """Least-squares slope of values against scale (scales whose value is NaN left out)."""
-    finite = {x: y for x, y in values.items() if not math.isnan(y)}
-    if len(set(finite)) < 2:
+    """Least-squares slope of values against scale. Scales whose value is NaN (no tap pair on
+    the map there) are left out; NaN when fewer than two remain."""
+    if not isinstance(values, dict) or len(values) < 2:
         raise ConfigError(f"a slope needs values at two or more scales, got {values!r}")
+    if sum(not math.isnan(y) for y in values.values()) < 2:
+        return math.nan
     xs = torch.tensor(list(values), dtype=torch.float64)
     ys = torch.tensor(list(values.values()), dtype=torch.float64)
     keep = ~torch.isnan(ys)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from functools import partial
 
 import torch
 from torch import Tensor, nn
@@ -148,24 +149,20 @@ def mixed_unit(kernel_sizes: Sequence[int] = (1, 3, 5), shares: Sequence[int] = 
     if len(kernel_sizes) != len(shares) or not shares:
         raise ConfigError(f"give one share per kernel size: kernel_sizes={tuple(kernel_sizes)}, "
                           f"shares={tuple(shares)}")
-
-    def build(in_channels: int, out_channels: int) -> nn.Module:
-        return MixedUnit(in_channels, out_channels, kernel_sizes, shares)
-
-    return build
+    return partial(MixedUnit, kernel_sizes=tuple(kernel_sizes), shares=tuple(shares))
 
 
 def bottleneck_unit(reduction: int, kernel_size: int = 3) -> Unit:
     """A unit factory for ``CifarNet``: 1x1 down to ``out_channels // reduction``, k x k,
     1x1 up to ``out_channels`` (chapter 4)."""
     check_positive("reduction", reduction)
+    return partial(_bottleneck, reduction=reduction, kernel_size=kernel_size)
 
-    def build(in_channels: int, out_channels: int) -> nn.Module:
-        mid = max(out_channels // reduction, 1)
-        return nn.Sequential(BottleneckConv(in_channels, mid, out_channels, kernel_size),
-                             nn.ReLU())
 
-    return build
+def _bottleneck(in_channels: int, out_channels: int, reduction: int,
+                kernel_size: int) -> nn.Module:
+    mid = max(out_channels // reduction, 1)
+    return nn.Sequential(BottleneckConv(in_channels, mid, out_channels, kernel_size), nn.ReLU())
 
 
 class CifarResNet(nn.Module):
@@ -224,22 +221,20 @@ def separable_unit(kernel_size: int = 3, between: bool = True) -> Unit:
     ``between=False`` nothing between them (Xception's unit, not MobileNet's)."""
     from convbook.blocks.separable import DepthwiseSeparable
 
-    def build(in_channels: int, out_channels: int) -> nn.Module:
-        return DepthwiseSeparable(in_channels, out_channels, kernel_size, between=between)
-
-    return build
+    return partial(DepthwiseSeparable, kernel_size=kernel_size, between=between)
 
 
 def grouped_unit(groups: int, shuffle: bool) -> Unit:
     """A unit factory for ``CifarNet``: a grouped 3x3 conv unit, followed by a channel shuffle
     when ``shuffle`` (chapter 7)."""
+    return partial(_grouped, groups=groups, shuffle=shuffle)
+
+
+def _grouped(in_channels: int, out_channels: int, groups: int, shuffle: bool) -> nn.Module:
     from convbook.blocks.shuffle import ChannelShuffle
 
-    def build(in_channels: int, out_channels: int) -> nn.Module:
-        unit = ConvBNAct(in_channels, out_channels, 3, groups=groups)
-        return nn.Sequential(unit, ChannelShuffle(groups)) if shuffle else unit
-
-    return build
+    unit = ConvBNAct(in_channels, out_channels, 3, groups=groups)
+    return nn.Sequential(unit, ChannelShuffle(groups)) if shuffle else unit
 
 
 def grouped_cifar_net(width: int, groups: int, shuffle: bool) -> CifarNet:
