@@ -41,3 +41,16 @@ def built_book(tmp_path_factory):
         patch.setenv("CONVBOOK_CACHE", str(out / "_build" / "cache"))
         assert load_ci_script("book").main(["--profile", "smoke", "--output", str(out)]) == 0
     return out / "_build"
+
+
+@pytest.fixture
+def timings_file(tmp_path, monkeypatch):
+    """A build's timings file for chapter 07-shuffle, as ci/book.py names it to the kernels."""
+    from convbook import records, timing
+
+    path = tmp_path / "parts.json"
+    monkeypatch.setenv(timing.ENV, str(path))
+    monkeypatch.setenv(records.CHAPTER_ENV, "07-shuffle")
+    monkeypatch.setattr(timing, "_totals", {})
+    monkeypatch.setattr(timing, "_runs", [])
+    return path

@@ -18,24 +18,12 @@ import pytest
 import torch
 from convbook import cache, data, experiments, nets, profiles, records
 from convbook.code_digest import code_digest
-from convbook.data import CLASSES, CifarData
+from convbook.data import CLASSES
 from convbook.errors import ConfigError
 from PIL import Image
-from torch import nn
+from test_experiments import _data, _net
 
 PROFILE = profiles.scaled(profiles.get("smoke"), epochs=1, batch_size=32)
-
-
-def _data(seed=0):
-    generator = torch.Generator().manual_seed(seed)
-    labels = torch.randint(0, 10, (64,), generator=generator)
-    images = torch.randint(0, 256, (64, 3, 32, 32), dtype=torch.uint8, generator=generator)
-    return CifarData(train=(images, labels), test=(images[:32], labels[:32]), source="synthetic")
-
-
-def _net(width):
-    return nn.Sequential(nn.Conv2d(3, width, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(1),
-                         nn.Flatten(), nn.Linear(width, 10))
 
 
 def _runs() -> set[pathlib.Path]:
@@ -181,6 +169,7 @@ def _import_file(path: pathlib.Path, name: str):
 
 
 HELPER_MODEL = """
+from test_experiments import _data, _net
 from torch import nn
 
 
@@ -226,6 +215,7 @@ def test_editing_a_module_of_ours_the_model_refers_to_changes_the_key(scratch_mo
 
 
 NOTEBOOK_CELL = """
+from test_experiments import _data, _net
 from torch import nn
 
 FACTOR = {factor}

@@ -5,7 +5,7 @@ from functools import partial
 
 import pytest
 import torch
-from convbook import experiments, nets, parallel, profiles, records, timing
+from convbook import experiments, nets, parallel, profiles
 from convbook.errors import ConfigError
 from test_experiments import _data
 
@@ -40,15 +40,10 @@ def test_workers_give_the_numbers_of_runs_in_turn(tmp_path, monkeypatch):
     _same(side_by_side, in_turn)
 
 
-def test_a_parallel_batch_is_timed_once_and_its_runs_listed(tmp_path, monkeypatch):
-    path = tmp_path / "parts.json"
-    monkeypatch.setenv(timing.ENV, str(path))
-    monkeypatch.setenv(records.CHAPTER_ENV, "01-group-convolution")
-    monkeypatch.setattr(timing, "_totals", {})
-    monkeypatch.setattr(timing, "_runs", [])
+def test_a_parallel_batch_is_timed_once_and_its_runs_listed(timings_file):
     experiments.compare(VARIANTS, _data(), PROFILE, seeds=[0], device="cpu", latency=False,
                         jobs=2)
-    entry = json.loads(path.read_text())["01-group-convolution"]
+    entry = json.loads(timings_file.read_text())["07-shuffle"]
     assert entry["seconds"]["training"] > 0
     trained = [r for r in entry["runs"] if r["kind"] == "training"]
     assert sorted(r["run"] for r in trained) == ["narrow", "wide"]

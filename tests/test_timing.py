@@ -3,20 +3,10 @@
 import json
 
 import pytest
-from convbook import experiments, profiles, records, timing
+from convbook import experiments, profiles, timing
 from test_experiments import _data, _net
 
 PROFILE = profiles.scaled(profiles.get("smoke"), epochs=1)
-
-
-@pytest.fixture
-def timings_file(tmp_path, monkeypatch):
-    path = tmp_path / "parts.json"
-    monkeypatch.setenv(timing.ENV, str(path))
-    monkeypatch.setenv(records.CHAPTER_ENV, "07-shuffle")
-    monkeypatch.setattr(timing, "_totals", {})
-    monkeypatch.setattr(timing, "_runs", [])
-    return path
 
 
 def test_a_comparison_records_training_then_cache_loads_and_latency(timings_file):
