@@ -169,7 +169,6 @@ def _import_file(path: pathlib.Path, name: str):
 
 
 HELPER_MODEL = """
-from test_experiments import _data, _net
 from torch import nn
 
 
@@ -215,7 +214,6 @@ def test_editing_a_module_of_ours_the_model_refers_to_changes_the_key(scratch_mo
 
 
 NOTEBOOK_CELL = """
-from test_experiments import _data, _net
 from torch import nn
 
 FACTOR = {factor}
