@@ -726,6 +726,9 @@ def _deformable(error, right, x):
           "DeformableConv2d")
     error("deformable", "gallery of a net with one deformable layer",
           lambda: deformation.gallery(net, synthetic.digit_data(4, 2)), "2 DeformableConv2d")
+    right("deformable", "on_map of one (y, x) point", partial(deformation.on_map,
+                                                             torch.tensor([1.0, 2.0]), 8),
+          lambda inside: bool(inside))
     error("deformable", "on_map size 0", partial(deformation.on_map, torch.zeros(1, 2), 0), "size")
     error("deformable", "on_map of points without (y, x) last",
           partial(deformation.on_map, torch.zeros(1, 3), 8), "(y, x)")

@@ -45,7 +45,7 @@ def _check_points(points, what: str, taps: int | None = None) -> None:
         shape = tuple(points.shape) if isinstance(points, torch.Tensor) else type(points).__name__
         raise ConfigError(f"{what} takes points with (y, x) in the last dimension (... x 2), "
                           f"got {shape}")
-    if taps is not None and points.shape[-2] != taps:
+    if taps is not None and (points.dim() < 2 or points.shape[-2] != taps):
         raise ConfigError(f"{what} takes the {taps} points of a 3×3 kernel (... x {taps} x 2), "
                           f"got {tuple(points.shape)}")
 
