@@ -57,6 +57,18 @@ def test_publish_shows_every_verdict_and_fills_the_one_minute_box(monkeypatch):
     (box, box_id), = updated
     assert box_id == book.ONE_MINUTE_ID and "Two claims tested." in box
     assert book.PENDING not in box and "convbook-verdict-confirmed" in box
+    assert "This run reached its verdicts in" in box and "profile `smoke`, 1 seed," in box
+
+
+def test_run_time_is_measured_from_the_start_and_names_the_machine(monkeypatch):
+    setup = book.start("smoke", device="cpu")
+    monkeypatch.setattr(book.timing, "_totals", {book.timing.TRAINING: 61.4})
+    text = book.run_time_text(setup, now=setup.started + 125.2)
+    assert "in 2 min 5 s (61 s of it training)" in text
+    assert "CPU core" in text and "profile `smoke`" in text
+    monkeypatch.setattr(book.timing, "_totals", {book.timing.CACHE_LOADS: 3.0})
+    text = book.run_time_text(setup, now=setup.started + 9.6)
+    assert "in 10 s (3 s loading runs an earlier run had cached)" in text
 
 
 def _tiny_data():

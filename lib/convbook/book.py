@@ -8,15 +8,17 @@ notebook to show as raw text.
 
 from __future__ import annotations
 
+import datetime
 import html
 import os
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 
 from convbook import data as data_module
-from convbook import experiments, profiles, records, stats
+from convbook import experiments, profiles, records, stats, timing
 from convbook.errors import ConfigError
 from convbook.profiles import Profile
 from convbook.train import default_amp, pick_device, precision_text, seed_everything
@@ -32,6 +34,7 @@ class Setup:
     device: torch.device
     data_root: str | None
     amp: bool = False  # mixed precision in training and evaluation (train.default_amp)
+    started: float = field(default_factory=time.perf_counter, repr=False)  # for run_time_text
 
     def data(self, train_size: int | None = None,
              test_size: int | None = None) -> data_module.CifarData:
@@ -257,5 +260,32 @@ def publish(setup: Setup, chapter: str, verdicts: list[stats.Verdict], one_minut
         verdict(v, chapter, setup)
     listing = VerdictList(verdicts)
     glue("verdicts", listing)
-    update_display(markdown(_one_minute_markdown(f"{listing._repr_html_()}<br>\n{one_minute}")),
-                   display_id=ONE_MINUTE_ID)
+    body = f"{listing._repr_html_()}<br>\n{one_minute}<br>\n{run_time_text(setup)}"
+    update_display(markdown(_one_minute_markdown(body)), display_id=ONE_MINUTE_ID)
+
+
+def machine_text(device: torch.device) -> str:
+    """The machine a run used, in words: the GPU's name, or the CPU cores this process may use."""
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return f"{cores} CPU core{'s' if cores != 1 else ''}" + (" (Apple GPU)" if device.type == "mps"
+                                                             else "")
+
+
+def run_time_text(setup: Setup, now: float | None = None) -> str:
+    """How long this run took from ``book.start`` to here, measured, with the machine, profile
+    and date: the chapter's run time as this run saw it (a page never types a time). Training
+    that was loaded from the cache instead is said, so a fast rerun is not read as a fast run."""
+    elapsed = (time.perf_counter() if now is None else now) - setup.started
+    minutes, secs = divmod(round(elapsed), 60)
+    took = f"{minutes} min {secs} s" if minutes else f"{secs} s"
+    trained = timing.seconds(timing.TRAINING)
+    loaded = timing.seconds(timing.CACHE_LOADS)
+    parts = [f"{round(trained)} s of it training"] if trained >= 0.5 else []
+    if loaded >= 0.5:
+        parts.append(f"{round(loaded)} s loading runs an earlier run had cached")
+    inside = f" ({'; '.join(parts)})" if parts else ""
+    return (f"*This run reached its verdicts in {took}{inside}: profile `{setup.profile.name}`, "
+            f"{setup.profile.seeds} seed{'s' if setup.profile.seeds != 1 else ''}, "
+            f"{machine_text(setup.device)}, {datetime.date.today().isoformat()}.*")

@@ -4,8 +4,9 @@ and rendering explorer frames, added up per chapter while a book build runs.
 The build (``ci/book.py``) names a JSON file in ``CONVBOOK_TIMINGS``; each kernel adds its
 chapter's seconds there by kind (through ``records.update``, so kernels in several processes
 lose nothing), and the build sets them beside each chapter's wall time, its cells' time and
-kernel start-up in ``_build/timings-<profile>.json``. Outside a build nothing is written, and
-``timed`` costs two clock reads.
+kernel start-up in ``_build/timings-<profile>.json``. Outside a build nothing is written (the
+totals are still kept, for the run time a chapter states: ``seconds``), and ``timed`` costs two
+clock reads.
 """
 
 from __future__ import annotations
@@ -50,11 +51,18 @@ def note_run(kind: str, seconds: float, **run) -> None:
     _add(kind, 0.0, {**run, "seconds": round(seconds, 2)})
 
 
+def seconds(kind: str) -> float:
+    """Seconds this kernel has spent on ``kind`` so far (in a build or not)."""
+    if kind not in KINDS:
+        raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
+    return _totals.get(kind, 0.0)
+
+
 def _add(kind: str, seconds: float, run: dict) -> None:
+    _totals[kind] = _totals.get(kind, 0.0) + seconds  # kept outside a build too: book.publish
     path = records.path_from(ENV)
     if path is None:
         return
-    _totals[kind] = _totals.get(kind, 0.0) + seconds
     if run:
         _runs.append({"kind": kind, "seconds": round(seconds, 2),
                       **{k: v if k == "seconds" else str(v) for k, v in run.items()}})
