@@ -526,6 +526,7 @@ def compare(
     amp: bool | None = None,
     task: Task = CLASSIFICATION,
     jobs: int | None = None,
+    record: bool = True,
 ) -> Results:
     """Train every variant (name -> model factory) on every seed under the same conditions.
 
@@ -538,7 +539,8 @@ def compare(
     (``parallel.jobs_for``; default ``CONVBOOK_JOBS`` or one per CPU core; 1: none).
     Inside a book build each
     variant is also added to the build's results file (``records``), its name followed by
-    ``record_as`` when given (two comparisons of one chapter that reuse variant names).
+    ``record_as`` when given (two comparisons of one chapter that reuse variant names), unless
+    ``record`` is false (runs that only choose a setting, e.g. ``sweep.learning_rates``).
     """
     if not isinstance(variants, dict) or not variants:
         raise ConfigError("compare needs at least one variant: {'name': factory, ...}")
@@ -584,5 +586,6 @@ def compare(
                            measure.count_macs(model, input_size), runs, seconds, build))
     results = Results(out, profile, recipe, data.describe(), device.type, seeds,
                       precision_text(device, amp), task)
-    records.record_results(results, record_as)  # for the reflections chapter's figure
+    if record:
+        records.record_results(results, record_as)  # for the reflections chapter's figure
     return results

@@ -1,0 +1,128 @@
+"""Fair learning rates: each arm of a comparison trained at the rate that suits it.
+
+A comparison of two architectures at one shared learning rate can measure the rate instead of
+the architectures (a net without batch norm, or one with zero-started offsets, may want another).
+``learning_rates`` trains every variant at a few rates on a split held out from the *training*
+images (``held_out``: the test set is never looked at), picks each variant's best rate by its
+mean held-out accuracy over seeds, and returns the table a chapter shows beside its verdict.
+The verdict's comparison then trains each arm at its chosen rate (``Sweep.recipe``) on the
+whole training set, scored on the test set as before.
+
+    sweep = sweep.learning_rates({"plain": ..., "residual": ...}, cifar, setup.profile,
+                                 rates=(0.1, 0.2, 0.4), seeds=[0, 1])
+    sweep.best            # {"plain": 0.2, "residual": 0.4}
+    sweep.table()         # variant x rate: held-out accuracy (mean over seeds)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+
+from convbook import experiments
+from convbook.data import CifarData
+from convbook.errors import ConfigError
+from convbook.profiles import Profile
+from convbook.tables import Table
+from convbook.train import Recipe
+
+
+def held_out(data: CifarData, size: int, seed: int = 0) -> CifarData:
+    """The training images split in two: ``size`` of them (drawn at random, with ``seed``)
+    become the "test" set the sweep scores on, the rest its training set. The real test set is
+    dropped, so nothing chosen with this data can have seen it."""
+    images, labels = data.train
+    if isinstance(size, bool) or not isinstance(size, int) or not 0 < size < len(labels):
+        raise ConfigError(f"held_out needs a whole number of images between 1 and "
+                          f"{len(labels) - 1} (fewer than the {len(labels):,} training images), "
+                          f"got {size!r}")
+    order = torch.randperm(len(labels), generator=torch.Generator().manual_seed(seed))
+    order = order.to(labels.device)
+    held, kept = order[:size], order[size:]
+    return CifarData((images[kept], labels[kept]), (images[held], labels[held]),
+                     f"{data.source}, {size:,} training images held out for choosing")
+
+
+@dataclass
+class Sweep:
+    """Held-out accuracy of each variant at each rate (mean and per seed), and each one's best."""
+
+    rates: tuple[float, ...]
+    accuracy: dict[str, dict[float, list[float]]]  # variant -> rate -> accuracy per seed
+    base: Recipe
+    data: str
+
+    @property
+    def best(self) -> dict[str, float]:
+        """Each variant's rate with the highest mean held-out accuracy (ties: the lower rate)."""
+        return {name: max(self.rates, key=lambda r: (_mean(by_rate[r]), -r))
+                for name, by_rate in self.accuracy.items()}
+
+    def recipe(self, name: str) -> Recipe:
+        """The base recipe at variant ``name``'s chosen rate."""
+        if name not in self.accuracy:
+            raise ConfigError(f"no variant {name!r} in this sweep; it has "
+                              f"{', '.join(self.accuracy)}")
+        return self.base.with_(lr=self.best[name])
+
+    def edge(self) -> list[str]:
+        """Variants whose best rate is the lowest or highest tried: a wider sweep might do better."""
+        if len(self.rates) < 2:
+            return list(self.accuracy)
+        return [name for name, rate in self.best.items() if rate in (min(self.rates), max(self.rates))]
+
+    def table(self) -> Table:
+        """One row per variant: held-out accuracy (%, mean over seeds) at each rate, and the
+        rate chosen."""
+        rows = [{"variant": name,
+                 **{f"lr {rate:g}": round(100 * _mean(by_rate[rate]), 1) for rate in self.rates},
+                 "chosen lr": self.best[name]}
+                for name, by_rate in self.accuracy.items()]
+        return Table(rows, caption=f"Learning-rate sweep: held-out accuracy (%), {self.data}")
+
+    def describe(self) -> str:
+        """One sentence for the page: what was swept, on what, and what each arm got."""
+        chosen = ", ".join(f"{name} {rate:g}" for name, rate in self.best.items())
+        seeds = len(next(iter(next(iter(self.accuracy.values())).values())))
+        text = (f"Learning rates {', '.join(f'{r:g}' for r in self.rates)} were tried for each "
+                f"network on {self.data} ({seeds} seed{'s' if seeds != 1 else ''}; the test "
+                f"images were not used); chosen: {chosen}.")
+        at_edge = self.edge()
+        if at_edge:
+            text += (f" For {', '.join(at_edge)} the best rate is at the edge of the sweep, so a "
+                     f"rate outside it might do better.")
+        return text
+
+
+def learning_rates(variants: dict, data: CifarData, profile: Profile,
+                   rates: Sequence[float], seeds: Sequence[int] = (0,),
+                   recipe: Recipe | None = None, held: int | None = None,
+                   **compare_options) -> Sweep:
+    """Train each variant at each rate in ``rates`` on ``held_out(data, held)`` (default: a
+    fifth of the training images held out) and return the ``Sweep``. ``recipe`` is the base
+    recipe (default: the profile's); ``compare_options`` go to ``experiments.compare`` (device,
+    amp, jobs...). Runs are cached like every other run."""
+    rates = tuple(rates)
+    if len(rates) < 2 or any(isinstance(r, bool) or not isinstance(r, (int, float)) or not r > 0
+                             for r in rates):
+        raise ConfigError(f"rates must be two or more positive learning rates, e.g. "
+                          f"(0.1, 0.2, 0.4), got {rates!r}")
+    if len(set(rates)) != len(rates):
+        raise ConfigError(f"rates has a repeated value: {rates!r}")
+    recipe = recipe or profile.recipe
+    held = len(data.train[1]) // 5 if held is None else held
+    split = held_out(data, held)
+    accuracy: dict[str, dict[float, list[float]]] = {name: {} for name in variants}
+    for rate in rates:
+        results = experiments.compare(variants, split, profile, seeds=list(seeds),
+                                      recipe=recipe.with_(lr=float(rate)), latency=False,
+                                      record=False, **compare_options)
+        for name in variants:
+            accuracy[name][rate] = results[name].accuracies
+    return Sweep(rates, accuracy, recipe, split.describe())
+
+
+def _mean(values: list[float]) -> float:
+    return sum(values) / len(values)
