@@ -30,9 +30,8 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-BOOK_FILES = ("_config.yml", "_toc.yml", "ci/site_ext.py", "ci/site_static/convbook.css",
-              "ci/site_static/favicon.svg")
-BOOK_DIRS = ("chapters",)
+BOOK_FILES = ("_config.yml", "_toc.yml", "ci/site_ext.py")
+BOOK_DIRS = ("chapters", "ci/site_static")  # the site's stylesheets, script, icons and template
 FRAMES_DIR = "_explorer_frames"  # explorer frames, written while the chapters run
 
 
