@@ -1,7 +1,8 @@
 """Where a trained deformable layer reads: its sampling points on test images, their
 "effective dilation" (DCNv1's mean distance between adjacent taps), the share of taps that land
-on the feature map rather than in its zero padding, how far they gather on the object, and a
-gallery of the points two stacked layers read (DCNv1's figure), for chapter 10.
+on the feature map rather than in its zero padding (``taps_on_map``: chapter 10 judges nothing
+on a network whose offsets throw most taps off the map), how far they gather on the object, and
+a gallery of the points two stacked layers read (DCNv1's figure), for chapter 10.
 """
 
 from __future__ import annotations
@@ -97,6 +98,41 @@ def on_map(points: torch.Tensor, size: int) -> torch.Tensor:
     return ((points > -1) & (points < size)).all(-1)
 
 
+def _on_layer_map(points: torch.Tensor, inputs: torch.Tensor) -> torch.Tensor:
+    """``on_map`` for a layer's sampling points on its input (N x C x H x W, H and W may
+    differ): True where a point reads at least one pixel."""
+    h, w = inputs.shape[-2:]
+    y, x = points[..., 0], points[..., 1]
+    return (y > -1) & (y < h) & (x > -1) & (x < w)
+
+
+def _count_on_map(model: nn.Module, images: torch.Tensor) -> tuple[int, int]:
+    """Taps on the map and taps in all, over every deformable layer and output position."""
+    inside = total = 0
+    for layer, x in zip(deformable_layers(model, least=1), layer_inputs(model, images)):
+        hit = _on_layer_map(layer.sampling_points(x), x)
+        inside += int(hit.sum())
+        total += hit.numel()
+    return inside, total
+
+
+@torch.no_grad()
+def taps_on_map(model: nn.Module, images: torch.Tensor, batch_size: int = 500) -> float:
+    """The share of the taps of every deformable layer of ``model``, at every output position
+    of ``images`` (uint8, N x 3 x H x W), that land on the layer's input map rather than in
+    the zero padding around it (where they read nothing). A plain 3×3 kernel on an 8×8 map
+    keeps 84 % of its taps there (the border positions' outer taps fall off)."""
+    check_positive("batch_size", batch_size)
+    if not isinstance(images, torch.Tensor) or images.dim() != 4 or not len(images):
+        raise ConfigError(f"taps_on_map takes a batch of images (N x 3 x H x W, uint8), got "
+                          f"{tuple(getattr(images, 'shape', ())) or type(images).__name__}")
+    inside = total = 0
+    for start in range(0, len(images), batch_size):
+        hit, count = _count_on_map(model, images[start:start + batch_size])
+        inside, total = inside + hit, total + count
+    return inside / total
+
+
 def cell_masks(masks: torch.Tensor, stride: int, size: int) -> tuple[torch.Tensor, torch.Tensor]:
     """Which positions of a ``size`` × ``size`` feature map (``stride`` image pixels each) lie
     on the object (a quarter or more of its pixels are ink) and which on background (no ink
@@ -110,11 +146,17 @@ def dilation_by_scale(model: nn.Module, data: DigitData) -> dict[str, dict[float
     """For the first deformable layer and each test scale: mean effective dilation (pairs on
     the map only) at object and at background positions; the share of the taps at object
     positions that land on the map; and "focus", the share of the on-map taps at object
-    positions that land on the object, minus that share for a plain 3×3 grid there."""
-    out = {"object": {}, "background": {}, "inside": {}, "focus": {}}
-    layer = deformable_layers(model, least=1)[0]
+    positions that land on the object, minus that share for a plain 3×3 grid there. And
+    ``on_map``: the share of the taps of every deformable layer, at every position, that land
+    on the map (``taps_on_map`` at each scale)."""
+    out = {"object": {}, "background": {}, "inside": {}, "focus": {}, "on_map": {}}
+    layers = deformable_layers(model, least=1)
     for scale, (x, _, masks) in data.tests.items():
-        inputs = layer_inputs(model, as_images(x))[0]
+        captured = layer_inputs(model, as_images(x))
+        hits = [_on_layer_map(layer.sampling_points(i), i) for layer, i in zip(layers, captured)]
+        out["on_map"][scale] = (sum(int(h.sum()) for h in hits)
+                                / sum(h.numel() for h in hits))
+        layer, inputs = layers[0], captured[0]
         points = layer.sampling_points(inputs).cpu()
         size = inputs.shape[-1]
         stride = DIGIT_SIZE // size

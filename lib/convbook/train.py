@@ -487,7 +487,8 @@ def sgd_schedule(model: nn.Module, recipe, total_steps: int):
     is a ``Recipe`` (classification's, or ``segmentation.DENSE_RECIPE``).
 
     A parameter may carry ``lr_multiplier`` (set by the block that owns it, e.g. a deformable
-    layer's offset branch, which its papers train at a tenth of the rate): it trains at
+    layer's offset branch, which DCNv2 trains at a tenth of the rate; DCNv1 leaves the factor
+    at 1 by default): it trains at
     ``recipe.lr`` times that, on the same schedule. It must be a finite number > 0."""
     check_recipe(recipe)
     check_positive("total_steps", total_steps)
