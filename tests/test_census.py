@@ -2,7 +2,10 @@ import pytest
 import torch
 import torchvision
 from convbook import census, measure
-from convbook.blocks.shuffle import ChannelShuffle, channel_shuffle
+from convbook.blocks import Bottleneck
+from convbook.blocks.convnext import ConvNeXtBlock
+from convbook.blocks.separable import InvertedResidual
+from convbook.blocks.shuffle import ChannelShuffle, ShuffleUnit, channel_shuffle
 from convbook.errors import ConfigError
 from torch import nn
 
@@ -156,6 +159,7 @@ def test_convbook_channel_shuffle_is_detected_in_either_memory_format():
     (lambda x: x.transpose(1, 3), False),  # not neighbours
     (lambda x: x.permute(0, 2, 3, 1, 4), False),  # a rotation, not a swap
     (lambda x: x.permute(0, 1, 2, 3, 4), False),
+    (lambda x: x.permute(0, 1, 3, 2, 4), False),  # attention's tokens and heads (MaxViT)
     (lambda x: x.flatten(1, 2).transpose(1, 2), False),  # 4-D: attention's transposes
 ])
 def test_shuffle_counter_sees_swaps_of_neighbouring_axes_of_5d_tensors(op, counted):
@@ -202,13 +206,14 @@ def test_grouped_1x1_is_told_apart_from_grouped_3x3():
 
 def test_recipe_ingredients_of_sample_models(sample):
     resnet = census.recipe_ingredients(sample["ResNet-50"])
-    assert resnet == {"narrowing 1×1 (bottleneck or inverted)": True,
+    assert resnet == {"bottleneck": True,
                       "grouped 1×1 convolution": False, "channel shuffle": False,
                       "depthwise convolution": False}
     regnet = sample["RegNetY-400MF"]  # grouped 3×3 only: grouped, but no grouped 1×1
     assert regnet.mac_share("grouped") > 0.1 and regnet.grouped_1x1_macs == 0
     assert not census.recipe_ingredients(regnet)["grouped 1×1 convolution"]
     assert census.recipe_ingredients(sample["MobileNetV2"])["depthwise convolution"]
+    assert not census.recipe_ingredients(sample["MobileNetV2"])["bottleneck"]  # inverted
     shufflenet = sample["ShuffleNetV2 ×1.0"]
     assert census.recipe_ingredients(shufflenet)["channel shuffle"]
     # ShuffleNet V2's depthwise convolutions do under 5% of its MACs, but not under 1%
@@ -224,15 +229,19 @@ def test_census_table_has_one_formatted_row_per_model(sample):
     assert (resnet["year"], resnet["parameters"], resnet["MACs"]) == ("2015", "25.6 M", "4.09 G")
     assert resnet["1×1 % MACs"] == "51.8" and resnet["shuffles"] == 0
     assert [f"{k} % MACs" for k in census.KINDS] == list(resnet)[4:10]
-    assert "narrowing 1×1 % MACs" in resnet
-    assert "random weights at 224×224, one image" in table.caption
+    assert resnet["bottleneck 1×1 % MACs"] == "22.6" and resnet["inverted 1×1 % MACs"] == "0.0"
+    assert "nothing downloaded) at 224×224, one image" in table.caption
     assert "element-wise work not counted" in table.caption
 
 
 def test_torchvision_models_list_names_real_builders_and_paper_years():
-    assert len(census.TORCHVISION_MODELS) == 11
+    assert len(census.TORCHVISION_MODELS) == 25
     builders = [b for _, b, _ in census.TORCHVISION_MODELS]
     assert set(builders) <= set(torchvision.models.list_models())
+    assert set(census.FAMILIES) == set(builders)
+    later = {census.FAMILIES[b] for _, b, y in census.TORCHVISION_MODELS if y > 2018}
+    assert later == {"MobileNetV3", "EfficientNet", "RegNet", "EfficientNetV2", "ConvNeXt",
+                     "MaxViT"}
     years = [y for _, _, y in census.TORCHVISION_MODELS]
     assert years == sorted(years) and years[0] == 2012 and years[-1] == 2022
 
@@ -240,6 +249,7 @@ def test_torchvision_models_list_names_real_builders_and_paper_years():
 def test_torchvision_census_in_the_order_asked():
     censuses = census.torchvision_census(["regnet_y_400mf", "alexnet"], input_size=(3, 64, 64))
     assert [(c.name, c.year) for c in censuses] == [("RegNetY-400MF", 2020), ("AlexNet", 2012)]
+    assert [c.family for c in censuses] == ["RegNet", "AlexNet"]
     alexnet = censuses[1]  # at 64×64 its convolutions shrink, its classifier does not
     assert alexnet.uses("fully connected", 0.5) and not alexnet.uses("1×1")
     assert "64×64" in census.census_table(censuses).caption
@@ -277,3 +287,82 @@ def test_bad_kinds_and_shares_raise_config_error():
         c.uses("1×1", min_mac_share=5)
     with pytest.raises(ConfigError, match="fraction"):
         census.recipe_ingredients(c, min_share=-0.1)
+
+
+def test_models_are_built_without_weights_on_the_meta_device():
+    resnet = census.build_torchvision("resnet50")  # built there directly
+    regnet = census.build_torchvision("regnet_y_400mf")  # built on the CPU, then moved
+    for model in (resnet, regnet):
+        assert {p.device.type for p in model.parameters()} == {"meta"} and not model.training
+    assert census.count(resnet).total_macs == 4_089_184_256  # the same count as with weights
+
+
+def test_bottlenecks_and_inverted_bottlenecks_are_told_apart_in_blocks():
+    bottleneck = census.count(Bottleneck(64, 16), (64, 8, 8))  # 64 -> 16, 3x3 at 16, -> 64
+    assert bottleneck.bottleneck_1x1_macs == 64 * 16 * 64 and bottleneck.inverted_1x1_macs == 0
+    shuffle = census.count(ShuffleUnit(32, 4), (32, 8, 8))  # grouped 1x1 down to a quarter
+    assert shuffle.bottleneck_1x1_macs == 64 * 8 * 8 and shuffle.inverted_1x1_macs == 0
+    inverted = census.count(InvertedResidual(16, 16, 1, 6), (16, 8, 8))  # 16 -> 96 -> 16
+    assert inverted.inverted_1x1_macs == 64 * 16 * 96 and inverted.bottleneck_1x1_macs == 0
+    convnext = census.count(ConvNeXtBlock(16), (16, 8, 8))  # depthwise at 16, 1x1 64 -> 16
+    assert convnext.inverted_1x1_macs == 64 * 16 * 64 and convnext.bottleneck_1x1_macs == 0
+    projection = census.count(InvertedResidual(32, 16, 1, 1), (32, 8, 8))  # no expansion
+    assert projection.narrowing_1x1_macs > 0
+    assert projection.bottleneck_1x1_macs == projection.inverted_1x1_macs == 0
+
+
+class Transition(nn.Module):
+    """DenseNet's way: a layer's output concatenated to its input, then a narrowing 1x1 with
+    no spatial convolution after it (no layer widened to what it narrows from)."""
+
+    def __init__(self):
+        super().__init__()
+        self.stem = nn.Conv2d(3, 8, 3, padding=1)
+        self.layer = nn.Conv2d(8, 8, 3, padding=1)
+        self.transition = nn.Sequential(nn.Conv2d(16, 8, 1), nn.AvgPool2d(2))
+
+    def forward(self, x):
+        x = self.stem(x)
+        return self.transition(torch.cat((x, self.layer(x)), 1))
+
+
+def test_a_narrowing_after_a_widening_spatial_convolution_is_inverted():
+    """3x3 from 8 to 32, then 1x1 back to 8: EfficientNetV2's fused MBConv."""
+    fused = nn.Sequential(nn.Conv2d(8, 32, 3, padding=1), nn.Conv2d(32, 8, 1))
+    assert census.count(fused, (8, 4, 4)).inverted_1x1_macs == 16 * 8 * 32
+
+
+class Squeeze(nn.Module):
+    """A 3x3 convolution and squeeze-and-excitation's narrowing 1x1 on a pooled 1x1 map."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(16, 16, 3, padding=1)
+        self.squeeze = nn.Conv2d(16, 4, 1)
+
+    def forward(self, x):
+        x = self.conv(x)
+        return x * self.squeeze(x.mean((2, 3), keepdim=True)).mean(1, keepdim=True)
+
+
+@pytest.mark.parametrize("model, shape", [(Transition(), (3, 8, 8)), (Squeeze(), (16, 8, 8))])
+def test_transitions_and_squeezes_are_neither(model, shape):
+    c = census.count(model, shape)
+    assert c.narrowing_1x1_macs > 0
+    assert c.bottleneck_1x1_macs == c.inverted_1x1_macs == 0
+
+
+def test_sample_models_have_the_roles_their_papers_give_them(sample):
+    def share(c, field):
+        return getattr(c, field) / c.total_macs
+
+    resnet, mobilenet = sample["ResNet-50"], sample["MobileNetV2"]
+    assert share(resnet, "bottleneck_1x1_macs") == pytest.approx(
+        resnet.narrowing_1x1_macs / resnet.total_macs)  # every narrowing 1x1 leads in
+    assert resnet.inverted_1x1_macs == 0
+    assert share(mobilenet, "inverted_1x1_macs") > 0.35 and mobilenet.bottleneck_1x1_macs == 0
+    for name in ("EfficientNet-B0", "ConvNeXt-T"):
+        assert share(sample[name], "inverted_1x1_macs") > 0.3
+        assert sample[name].bottleneck_1x1_macs == 0
+    regnet = sample["RegNetY-400MF"]  # bottleneck ratio 1: neither
+    assert regnet.bottleneck_1x1_macs == regnet.inverted_1x1_macs == 0

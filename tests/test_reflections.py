@@ -1,5 +1,6 @@
-"""Chapter 11: weighted connections, the designs compared at equal MACs, the verdict rules (every
-label each can return), and the build's records that the whole-book figure reads."""
+"""Chapter 11: weighted connections and the rates they train at, the designs the book builds,
+the verdict rules (every label each can return), and the build's records that the whole-book
+figure and table read."""
 
 import json
 import math
@@ -16,7 +17,8 @@ from convbook.blocks.weighted import GATE_BIAS, DenseWeightedStage, WeightedBloc
 from convbook.chapters import c11_reflections as c11
 from convbook.errors import ConfigError
 from convbook.tables import Html, Table
-from convbook.train import RECIPE, sgd_schedule
+from convbook.data import CifarData
+from convbook.train import RECIPE, DivergedError, sgd_schedule
 from convbook.viz import summary as summary_viz
 
 X = torch.randn(2, 3, 32, 32)
@@ -120,36 +122,302 @@ def test_equal_mac_widths_finds_the_closest_width():
 
 
 def test_designs_are_matched_in_macs():
-    widths = c11.equal_mac_widths(48)
-    macs = {name: measure.count_macs(designs.network(c11.DESIGNS[name], w))
-            for name, w in widths.items()}
-    target = macs[c11.RECIPE_2018]
-    for name, value in macs.items():
-        assert abs(value / target - 1) < 0.10, (name, value, target)
+    target = designs.macs("shuffle", 48)
+    widths = designs.equal_mac_widths(["inverted", "regnet", "convnext"], target)
+    for design, width in widths.items():
+        macs = measure.count_macs(designs.network(design, width))
+        assert abs(macs / target - 1) < 0.10, (design, macs, target)
 
 
-# --- verdict rules ------------------------------------------------------------------------------
+# --- Q1: each connection at its own rate --------------------------------------------------------
 
-def diff(mean, low, high, seeds=3):
-    return stats.Difference(mean, low, high, seeds, 1000, 0.99)
+def test_at_learning_rate_trains_every_weight_at_a_multiple_and_keys_it():
+    torch.manual_seed(0)
+    plain = nets.WeightedResNet(8, 4, "rezero", norm=False).eval()
+    torch.manual_seed(0)
+    wrapped = c11.AtLearningRate(partial(nets.WeightedResNet, 8, 4, "rezero", False), 0.3).eval()
+    assert torch.equal(wrapped(X), plain(X))  # the same network, the same start
+    assert all(p.lr_multiplier == 0.3 for p in wrapped.parameters())
+    optimizer, _ = sgd_schedule(wrapped, RECIPE.with_(lr=0.1), 10)
+    assert all(g["initial_lr"] == pytest.approx(0.03) for g in optimizer.param_groups)
+    assert "lr_multiplier=0.3" in repr(wrapped)  # so in the run cache's key
+    other = c11.AtLearningRate(partial(nets.WeightedResNet, 8, 4, "rezero", False), 1.0)
+    assert experiments.model_digest(other)["repr"] != experiments.model_digest(wrapped)["repr"]
+    for bad in (0, -1.0, float("nan"), True, "0.1"):
+        with pytest.raises(ConfigError, match="multiplier"):
+            c11.AtLearningRate(partial(nets.WeightedResNet, 8, 4), bad)
 
 
-@pytest.mark.parametrize("diffs, label", [
-    ({"a": diff(0.02, 0.005, 0.035), "b": diff(-0.01, -0.03, 0.01)}, stats.CONFIRMED),
-    ({"a": diff(-0.02, -0.03, -0.01), "b": diff(-0.05, -0.06, -0.04)}, stats.REFUTED),
-    ({"a": diff(-0.02, -0.03, -0.01), "b": diff(0.0, -0.01, 0.01)}, stats.INCONCLUSIVE),
-    ({"a": diff(0.01, -math.inf, math.inf, seeds=1)}, stats.INCONCLUSIVE),
+def test_q1_variants_and_the_sweep_name_every_connection_and_rate():
+    variants = c11.q1_variants(8, 4, {"identity": 0.01, "ReZero": 0.3}, 0.1)
+    assert set(variants) == {"identity", "ReZero"}
+    model = variants["ReZero"]()
+    assert model.multiplier == pytest.approx(3.0) and model.net.connection == "rezero"
+    assert model.net.features[0][1].__class__.__name__ != "BatchNorm2d"  # no batch norm
+    swept = c11.sweep_variants(8, 4, (0.01, 0.1), 0.1)
+    assert list(swept) == [f"{n}, lr {lr:g}" for n in c11.CONNECTIONS for lr in (0.01, 0.1)]
+    with pytest.raises(ConfigError, match="rates must give"):
+        c11.q1_variants(8, 4, {"gate": 0.1}, 0.1)
+    with pytest.raises(ConfigError, match="learning rate of 'ReZero'"):
+        c11.q1_variants(8, 4, {"ReZero": 0}, 0.1)
+    with pytest.raises(ConfigError, match="grid is empty"):
+        c11.sweep_variants(8, 4, (), 0.1)
+    assert c11.sweep_seed([0, 1, 2, 3, 4]) == 5
+
+
+def test_downsampled_shrinks_every_image_and_says_so():
+    images = torch.randint(0, 256, (6, 3, 32, 32), dtype=torch.uint8)
+    labels = torch.arange(6) % 10
+    data = CifarData((images[:4], labels[:4]), (images[4:], labels[4:]), "CIFAR-10 (test)")
+    small = c11.downsampled(data, 16)
+    assert small.train[0].shape == (4, 3, 16, 16) and small.test[0].dtype == torch.uint8
+    assert torch.equal(small.train[1], labels[:4])
+    assert small.describe().startswith("CIFAR-10 (test), downsampled to 16×16: 4 training")
+    flat = CifarData((torch.full((2, 3, 32, 32), 7, dtype=torch.uint8), labels[:2]),
+                     (torch.full((2, 3, 32, 32), 7, dtype=torch.uint8), labels[:2]), "flat")
+    assert (c11.downsampled(flat, 8).train[0] == 7).all()  # a flat image stays flat
+    assert c11.downsampled(data, 32) is data
+    for bad in (0, 64, 16.0):
+        with pytest.raises(ConfigError, match="size"):
+            c11.downsampled(data, bad)
+
+
+def history(losses):
+    return [{"epoch": i + 1, "steps": 1, "train_loss": v, "train_accuracy": 0.0}
+            for i, v in enumerate(losses)]
+
+
+def loss_results(areas: dict[str, list[float]]) -> experiments.Results:
+    """Results whose runs (one per seed) have flat training-loss curves at the given values."""
+    variants = []
+    for name, per_seed in areas.items():
+        runs = [experiments.Run(seed, 0.5, torch.ones(4, dtype=torch.bool), history([v, v]),
+                                0.1, torch.nn.Identity()) for seed, v in enumerate(per_seed)]
+        variants.append(experiments.Variant(name, 0, 0, runs))
+    seeds = tuple(range(len(next(iter(areas.values())))))
+    return experiments.Results(variants, profiles.get("book"), RECIPE, "CIFAR-10", "cpu", seeds)
+
+
+def test_loss_area_is_the_mean_of_the_curve_and_gains_pair_by_seed():
+    run = experiments.Run(0, 0.5, torch.ones(2), history([2.0, 1.0, 0.0]), None, None)
+    assert c11.loss_area(run) == pytest.approx(1.0)
+    results = loss_results({"identity": [1.0, 2.0], "ReZero": [0.5, 2.0]})
+    assert c11.relative_gains(results, "ReZero") == pytest.approx([0.5, 0.0])
+    results["ReZero"].runs[0].seed = 7  # only seed 1 is shared now
+    assert c11.relative_gains(results, "ReZero") == pytest.approx([0.0])
+    results["ReZero"].runs[1].seed = 8
+    with pytest.raises(ConfigError, match="share no seed"):
+        c11.relative_gains(results, "ReZero")
+    with pytest.raises(ConfigError, match="no training history"):
+        c11.loss_area(experiments.Run(0, 0.5, torch.ones(2), [], None, None))
+
+
+def gain(mean, low, high, seeds=5):
+    return stats.Difference(mean, low, high, seeds, 0, 0.975)
+
+
+@pytest.mark.parametrize("d, label", [
+    (gain(0.30, 0.20, 0.40), stats.CONFIRMED),  # beyond the smallest effect, excludes zero
+    (gain(0.12, 0.01, 0.23), stats.CONFIRMED),
+    (gain(0.01, -0.05, 0.07), stats.REFUTED),  # within ±10 %
+    (gain(-0.40, -0.50, -0.30), stats.REFUTED),  # worse than identity
+    (gain(0.15, -0.02, 0.32), stats.INCONCLUSIVE),  # large, but the interval holds zero
+    (gain(0.08, 0.02, 0.14), stats.INCONCLUSIVE),  # real, but not clearly below 10 %
+    (gain(0.05, -math.inf, math.inf, seeds=1), stats.INCONCLUSIVE),
 ])
-def test_q1_part_every_label(diffs, label):
-    verdict = c11.q1_part(diffs, "With batch norm")
+def test_label_gain_every_label(d, label):
+    assert c11.label_gain(d) == label
+
+
+@pytest.mark.parametrize("areas, label", [
+    ({"identity": [1.0, 1.1, 0.9, 1.0, 1.05], "shortcut scalar": [1.0, 1.1, 0.9, 1.0, 1.05],
+      "ReZero": [0.5, 0.56, 0.44, 0.5, 0.52]}, stats.CONFIRMED),
+    ({"identity": [1.0, 1.1, 0.9, 1.0, 1.05], "shortcut scalar": [1.01, 1.1, 0.91, 0.99, 1.05],
+      "ReZero": [1.0, 1.09, 0.9, 1.01, 1.04]}, stats.REFUTED),
+    ({"identity": [1.0, 1.1, 0.9, 1.0, 1.05], "shortcut scalar": [1.0, 1.1, 0.9, 1.0, 1.05],
+      "ReZero": [0.5, 1.4, 0.6, 1.3, 0.7]}, stats.INCONCLUSIVE),
+    ({"identity": [1.0], "shortcut scalar": [0.5], "ReZero": [0.5]}, stats.INCONCLUSIVE),
+])
+def test_verdict_q1_every_label(areas, label):
+    rates = {"identity": 0.01, "shortcut scalar": 0.01, "ReZero": 0.1}
+    verdict = c11.verdict_q1(loss_results(areas), rates)
     assert verdict.label == label
-    assert "99% intervals" in verdict.text
+    assert "97.5% intervals" in verdict.text and "ReZero 0.1" in verdict.text
+    assert verdict.numbers["unit"] == "%" and set(verdict.numbers["differences"]) == {
+        "shortcut scalar", "ReZero"}
+    if label == stats.INCONCLUSIVE:
+        assert "could not have detected" in verdict.text and "32 %" in verdict.text
+    if label == stats.CONFIRMED:  # names the connection that passed, not the other
+        assert "ReZero: the gain exceeds it" in verdict.text
+        assert "scalar: the gain" not in verdict.text
 
 
-def test_q1_part_needs_a_comparison():
-    with pytest.raises(ConfigError):
-        c11.q1_part({}, "With batch norm")
+def test_q1_reading_counts_the_runs_that_fitted_and_flags_the_grid_ends():
+    def run(seed, first, last):
+        return experiments.Run(seed, 0.5, torch.ones(2), history([first, last]), 0.0, None)
 
+    variants = [experiments.Variant("identity", 0, 0, [run(0, 2.3, 0.01), run(1, 2.3, 1.5)]),
+                experiments.Variant("ReZero", 0, 0, [run(0, 2.3, 0.01), run(1, 2.3, 0.02)])]
+    results = experiments.Results(variants, profiles.get("book"), RECIPE, "CIFAR-10", "cpu",
+                                  (0, 1))
+    rates = {"identity": 0.03, "ReZero": 0.3}
+    text = c11.q1_reading(results, rates, (0.01, 0.03, 0.3), {"ReZero": [0.1, 0.5]})
+    assert "1 of 2 (identity), 2 of 2 (ReZero): the others stalled" in text
+    assert "For ReZero that is an end of the grid" in text and "differ by 10×" in text
+    assert "moved from 0 to between 0.10 and 0.50" in text
+    fitted = experiments.Results(variants[1:], profiles.get("book"), RECIPE, "CIFAR-10", "cpu",
+                                 (0, 1))
+    assert "every run covers the whole descent" in c11.q1_reading(
+        fitted, {"ReZero": 0.1}, (0.01, 0.1, 0.3), {})
+
+
+def test_verdict_q1_needs_a_learned_connection():
+    with pytest.raises(ConfigError, match="learned connection"):
+        c11.verdict_q1(loss_results({"identity": [1.0, 1.0]}))
+
+
+def swept_variant(name, area):
+    run = experiments.Run(9, 0.5, torch.ones(2), history([area]), None, None)
+    return experiments.Variant(name, 0, 0, [run])
+
+
+def test_best_rates_take_the_fastest_rate_and_skip_diverged_runs():
+    grid = (0.01, 0.1)
+    swept = {c11.sweep_name(n, lr): swept_variant(c11.sweep_name(n, lr), area)
+             for n in c11.CONNECTIONS for lr, area in zip(grid, (1.0, 0.5))}
+    swept[c11.sweep_name("identity", 0.1)] = None  # diverged
+    assert c11.best_rates(swept, grid) == {"identity": 0.01, "shortcut scalar": 0.1,
+                                           "ReZero": 0.1}
+    table = c11.sweep_table(swept, grid)
+    assert table.rows[0]["lr 0.1"] == "diverged" and table.rows[2]["lr 0.1"] == "0.500"
+    swept[c11.sweep_name("identity", 0.01)] = None
+    with pytest.raises(ConfigError, match="identity diverged at every"):
+        c11.best_rates(swept, grid)
+
+
+def test_sweep_trains_one_by_one_after_a_divergence():
+    calls = []
+
+    def compare(variants, data, **options):
+        calls.append(list(variants))
+        assert options["seeds"] == [5] and options["latency"] is False
+        if "bad" in variants:
+            raise DivergedError("the training loss became nan")
+        return [swept_variant(n, 1.0) for n in variants]
+
+    out = c11.sweep(compare, {"good": None, "bad": None}, None, RECIPE, 5)
+    assert out["bad"] is None and out["good"].name == "good"
+    assert calls == [["good", "bad"], ["good"], ["bad"]]
+    assert c11.sweep(compare, {"good": None}, None, RECIPE, 5)["good"].name == "good"
+
+
+def test_q1_runs_end_to_end_at_two_rates(tmp_path, monkeypatch):
+    """One connection at two learning rates, two seeds, on random images: the rates give two
+    runs (two cache files), the sweep chooses one, the verdict and the tables come out."""
+    monkeypatch.setenv("CONVBOOK_CACHE", str(tmp_path))
+    g = torch.Generator().manual_seed(0)
+    images = torch.randint(0, 256, (96, 3, 32, 32), dtype=torch.uint8, generator=g)
+    labels = torch.randint(0, 10, (96,), generator=g)
+    data = c11.downsampled(CifarData((images[:64], labels[:64]), (images[64:], labels[64:]),
+                                     "random"), 16)
+    profile = profiles.scaled(profiles.get("smoke"), seeds=2)
+    recipe = RECIPE.with_(epochs=2, augment=False, label_smoothing=0.0, lr=0.1)
+
+    def compare(variants, data, **options):
+        return experiments.compare(variants, data, profile, jobs=1, **options)
+
+    grid = (0.01, 0.1)
+    swept = c11.sweep(compare, c11.sweep_variants(8, 4, grid, 0.1), data, recipe, 2)
+    assert len(list((tmp_path / "runs").glob("*.pt"))) == 6
+    areas = {name: c11.variant_area(v) for name, v in swept.items()}
+    assert areas["identity, lr 0.01"] != areas["identity, lr 0.1"]
+    rates = c11.best_rates(swept, grid)
+    results = compare(c11.q1_variants(8, 4, rates, 0.1), data, recipe=recipe,
+                      measure_train_error=True, latency=False)
+    verdict = c11.verdict_q1(results, rates)
+    assert verdict.label in stats.LABELS
+    assert c11.q1_table(results, rates).rows[0]["learning rate"] == f"{rates['identity']:g}"
+    weights = c11.learned_weights(results)
+    assert set(weights) == {"shortcut scalar", "ReZero"} and len(weights["ReZero"]) == 3
+    assert "moved from 0" in c11.q1_reading(results, rates, grid, weights)
+    assert c11.plot_loss_curves(results, rates) is not None
+    assert c11.plot_sweep(swept, grid) is not None
+
+
+# --- Q2: the census decides -------------------------------------------------------------------
+
+def fake_census(name, year, depthwise=0, grouped=0, shuffles=0, family="", bottleneck=0,
+                inverted=0):
+    kinds = dict.fromkeys((*census.KINDS, "other"), 0)
+    macs = dict(kinds, **{"1×1": 100, "depthwise": depthwise, "grouped": grouped})
+    return census.Census(name, year, dict(kinds), macs, 0, shuffles,
+                         bottleneck_1x1_macs=bottleneck, inverted_1x1_macs=inverted,
+                         family=family)
+
+
+@pytest.mark.parametrize("users, label", [(3, stats.CONFIRMED), (1, stats.REFUTED),
+                                          (2, stats.INCONCLUSIVE), (0, stats.REFUTED)])
+def test_census_part_every_label_counts_families(users, label):
+    later = []
+    for i in range(4):  # four families of two models each
+        uses = 10 if i < users else 0
+        later += [fake_census(f"f{i}a", 2020, depthwise=uses, family=f"f{i}"),
+                  fake_census(f"f{i}b", 2021, depthwise=uses, family=f"f{i}")]
+    early = [fake_census("old", 2012, depthwise=50, family="old")]  # up to 2018: not counted
+    verdict = c11.census_part(early + later, "depthwise convolution")
+    assert verdict.label == label
+    assert f"{users} of the 4 families after 2018" in verdict.text
+    assert f"{2 * users} of their 8 models" in verdict.text
+
+
+def test_a_family_uses_what_half_of_its_models_use():
+    half = [fake_census("a", 2020, depthwise=10, family="f"), fake_census("b", 2020, family="f")]
+    assert c11.family_uses(half, "depthwise convolution")
+    third = half + [fake_census("c", 2020, family="f")]
+    assert not c11.family_uses(third, "depthwise convolution")
+    lone = [fake_census("x", 2020, depthwise=10)]  # no family: a family of its own
+    assert list(c11.families_after(lone)) == ["x"]
+
+
+def test_census_part_ignores_incidental_layers_and_needs_later_models():
+    tiny = [fake_census(f"m{i}", 2021, depthwise=2) for i in range(3)]  # 2 % of MACs
+    assert c11.census_part(tiny, "depthwise convolution").label == stats.CONFIRMED
+    faint = [fake_census(f"m{i}", 2021, depthwise=0.5) for i in range(3)]  # 0.5 % of MACs
+    assert c11.census_part(faint, "depthwise convolution").label == stats.REFUTED
+    with pytest.raises(ConfigError, match="after 2018"):
+        c11.census_part([fake_census("old", 2015)], "depthwise convolution")
+
+
+def test_verdict_q2_names_every_ingredient_and_reads_bottlenecks_apart():
+    cs = [fake_census(f"m{i}", 2020, depthwise=10, inverted=30, family=f"f{i}")
+          for i in range(3)]
+    verdict = c11.verdict_q2(cs)
+    assert set(verdict.parts) == {*census.INGREDIENTS, c11.ALL_FOUR}
+    assert verdict.label == stats.NUANCED  # depthwise confirmed, the bottleneck refuted
+    assert verdict.parts["bottleneck"].label == stats.REFUTED  # inverted is not ShuffleNet's
+    assert verdict.parts[c11.ALL_FOUR].label == stats.REFUTED
+    everything = [fake_census(f"m{i}", 2020, depthwise=10, shuffles=1, bottleneck=10,
+                              family=f"f{i}") for i in range(3)]
+    for c in everything:
+        c.grouped_1x1_macs = 10
+    assert c11.verdict_q2(everything).parts[c11.ALL_FOUR].label == stats.CONFIRMED
+    reading = c11.census_reading(cs + [fake_census("old", 2015, bottleneck=20, family="R")])
+    assert "out of an inverted bottleneck: 3 of 3" in reading and "bottlenecks of R" in reading
+    q1 = c11.verdict_q1(loss_results({"identity": [1.0, 1.0], "ReZero": [0.5, 0.5]}),
+                        {"identity": 0.01, "ReZero": 0.1})
+    summary_text = c11.one_minute(q1, verdict, 20)
+    assert "20-layer" in summary_text and "all four together: refuted" in summary_text
+    assert "most use depthwise convolution" in summary_text and "ReZero 0.1" in summary_text
+
+
+def test_census_reading_says_whether_the_threshold_matters():
+    steady = [fake_census(f"m{i}", 2020, depthwise=10, family=f"f{i}") for i in range(3)]
+    assert "changes no label" in c11.census_reading(steady)
+    cheap = [fake_census(f"m{i}", 2020, depthwise=2, family=f"f{i}") for i in range(3)]
+    assert "depthwise convolution (confirmed at 1 %, refuted at 5 %)" in c11.census_reading(cheap)
+
+
+# --- the build's records and the whole-book view ----------------------------------------------
 
 def fake_results(correct_by_name: dict[str, list[list[int]]]) -> experiments.Results:
     """Results whose variants scored the given 0/1 per seed (rows) and test image (columns)."""
@@ -162,73 +430,8 @@ def fake_results(correct_by_name: dict[str, list[list[int]]]) -> experiments.Res
     return experiments.Results(variants, profiles.get("book"), RECIPE, "CIFAR-10", "cpu", seeds)
 
 
-def pattern(share: float, images: int = 400, seeds: int = 3, shift: int = 0) -> list[list[int]]:
-    """Per seed, the first ``share`` of the images right (rotated a little per seed)."""
-    right = int(share * images)
-    rows = []
-    for s in range(seeds):
-        row = [1 if i < right else 0 for i in range(images)]
-        k = (s * 7 + shift) % images
-        rows.append(row[k:] + row[:k])
-    return rows
-
-
-@pytest.mark.parametrize("shares, label", [
-    ({"ShuffleNet-style (2018)": 0.9, "B": 0.5, "C": 0.5}, stats.CONFIRMED),
-    ({"ShuffleNet-style (2018)": 0.5, "B": 0.9, "C": 0.5}, stats.REFUTED),
-    ({"ShuffleNet-style (2018)": 0.5, "B": 0.5, "C": 0.5}, stats.INCONCLUSIVE),
-])
-def test_recipe_part_every_label(shares, label):
-    results = fake_results({name: pattern(share) for name, share in shares.items()})
-    assert c11.recipe_part(results).label == label
-
-
-def fake_census(name, year, depthwise=0, grouped=0, shuffles=0):
-    kinds = dict.fromkeys((*census.KINDS, "other"), 0)
-    macs = dict(kinds, **{"1×1": 100, "depthwise": depthwise, "grouped": grouped})
-    return census.Census(name, year, dict(kinds), macs, 0, shuffles)
-
-
-@pytest.mark.parametrize("users, label", [(3, stats.CONFIRMED), (1, stats.REFUTED),
-                                          (2, stats.INCONCLUSIVE), (0, stats.REFUTED)])
-def test_census_part_every_label(users, label):
-    later = [fake_census(f"m{i}", 2020, depthwise=10 if i < users else 0) for i in range(4)]
-    early = [fake_census("old", 2012, depthwise=50)]  # before 2018: never counted
-    verdict = c11.census_part(early + later, "depthwise convolution")
-    assert verdict.label == label
-    assert f"{users} of the census' 4 models" in verdict.text
-
-
-def test_census_part_ignores_incidental_layers_and_needs_later_models():
-    tiny = [fake_census(f"m{i}", 2021, depthwise=2) for i in range(3)]  # 2 % of MACs
-    assert c11.census_part(tiny, "depthwise convolution").label == stats.CONFIRMED
-    faint = [fake_census(f"m{i}", 2021, depthwise=0.5) for i in range(3)]  # 0.5 % of MACs
-    assert c11.census_part(faint, "depthwise convolution").label == stats.REFUTED
-    with pytest.raises(ConfigError, match="after 2018"):
-        c11.census_part([fake_census("old", 2015)], "depthwise convolution")
-
-
-def test_verdict_q2_names_every_ingredient():
-    results = fake_results({"ShuffleNet-style (2018)": pattern(0.5), "B": pattern(0.9)})
-    cs = [fake_census(f"m{i}", 2020, depthwise=10) for i in range(3)]
-    verdict = c11.verdict_q2(cs, results)
-    assert set(verdict.parts) == {*census.INGREDIENTS, c11.ALL_FOUR, "accuracy at equal MACs"}
-    assert verdict.label == stats.NUANCED  # depthwise confirmed, shuffle refuted
-    assert verdict.parts[c11.ALL_FOUR].label == stats.REFUTED
-    everything = [fake_census(f"m{i}", 2020, depthwise=10, shuffles=1) for i in range(3)]
-    for c in everything:
-        c.narrowing_1x1_macs = c.grouped_1x1_macs = 10
-    assert c11.verdict_q2(everything, results).parts[c11.ALL_FOUR].label == stats.CONFIRMED
-    q1_results = fake_results({"identity": pattern(0.5), "ReZero": pattern(0.5, shift=3)})
-    summary = c11.one_minute(c11.verdict_q1(q1_results, q1_results), verdict)
-    assert "could be told apart" in summary and "all four together: refuted" in summary
-    assert "most use depthwise convolution" in summary
-
-
-# --- the build's records and the whole-book view ----------------------------------------------
-
 def test_results_are_recorded_only_inside_a_build(tmp_path, monkeypatch):
-    results = fake_results({"A": pattern(0.5), "B": pattern(0.7)})
+    results = fake_results({"A": [[1, 0]] * 3, "B": [[1, 1], [1, 0], [1, 1]]})
     monkeypatch.delenv(records.RESULTS_ENV, raising=False)
     records.record_results(results)  # outside a build: nothing, no error
     path = tmp_path / "results.json"
@@ -240,26 +443,50 @@ def test_results_are_recorded_only_inside_a_build(tmp_path, monkeypatch):
     entries = json.loads(path.read_text())
     assert len(entries) == 4
     entry = entries["07-shuffle|CIFAR-10|B"]
-    assert entry["chapter"] == "07-shuffle" and entry["test_accuracy"] == pytest.approx(0.7)
+    assert entry["chapter"] == "07-shuffle" and entry["test_accuracy"] == pytest.approx(5 / 6)
     assert entries["07-shuffle|CIFAR-10|B · no batch norm"]["variant"] == "B · no batch norm"
 
 
-def test_verdict_table_links_chapters_and_shows_badges(monkeypatch):
+def test_verdict_table_links_chapters_and_shows_every_part(monkeypatch):
     monkeypatch.setenv("CONVBOOK_STATIC", "1")
+    interval = {"mean": 0.01, "low": -0.02, "high": 0.04}
     verdicts = {
         "02-small-kernels:C2.1": {"chapter": "02-small-kernels", "claim": "C2.1",
                                   "label": "confirmed", "numbers": {}, "seeds": [0]},
         "01-group-convolution:C1.2": {"chapter": "01-group-convolution", "claim": "C1.2",
                                       "label": "inconclusive", "seeds": [0, 1, 2],
-                                      "numbers": {"difference": {"mean": 0.01, "low": -0.02,
-                                                                 "high": 0.04}}},
+                                      "numbers": {"difference": interval}},
+        "09-dilated:C9.2": {"chapter": "09-dilated", "claim": "C9.2", "label": "nuanced",
+                            "numbers": {}, "seeds": [0], "parts": {
+                                "wider field": {"label": "confirmed",
+                                                "numbers": {"difference": interval}},
+                                "no gridding": {"label": "inconclusive", "numbers": {
+                                    "difference": dict(interval, low="-inf", high="inf")}}}},
+        "11-reflections:Q1": {"chapter": "11-reflections", "claim": "Q1", "label": "refuted",
+                              "seeds": [0], "numbers": {"unit": "%", "differences": {
+                                  "ReZero": {"mean": 0.02, "low": -0.05, "high": 0.09}}}},
     }
     table = summary.verdict_table(verdicts)
-    assert [row["claim"] for row in table.rows] == ["C1.2", "C2.1"]
+    assert [row["claim"] for row in table.rows] == ["C1.2", "C2.1", "C9.2", "Q1"]
     page = table._repr_html_()
     assert '<a href="01-group-convolution.html">' in page
     assert re.search(r'convbook-verdict-inconclusive"[^>]*>inconclusive</span>', page)
     assert "+1.0 [-2.0, +4.0]" in page and "inconclusive" in repr(table)
+    assert "<i>wider field</i> (confirmed): +1.0 [-2.0, +4.0]<br>" in page
+    assert "no gridding (inconclusive): +1.0 (one seed)" in repr(table)
+    assert "ReZero +2.0 % [-5.0, +9.0]" in page
+    assert table.rows[1]["numbers [interval]"] == "—"
+
+
+@pytest.mark.parametrize("numbers, said", [
+    ({"slope": {"mean": 0.0123, "low": -0.5, "high": 1.0}}, ["slope +0.0123 [-0.5, +1]"]),
+    ({"users": ["a", "b"], "families": ["a", "b", "c"]}, ["2 of 3 families"]),
+    ({"users": [], "models": ["a"]}, ["0 of 1 models"]),
+    ({"ratios": [17.1]}, []),
+    ("not numbers", []),
+])
+def test_verdict_numbers_say_what_they_can(numbers, said):
+    assert summary.verdict_numbers(numbers) == said
 
 
 def test_html_cells_are_not_escaped_but_text_is():
@@ -269,24 +496,48 @@ def test_html_cells_are_not_escaped_but_text_is():
     assert "x" in repr(table) and "<b>" not in repr(table)
 
 
-def test_book_figure_reads_cifar_records_and_says_when_there_are_none():
-    entry = {"chapter": "02-small-kernels", "variant": "3×3", "profile": "book", "seeds": 3,
-             "test_accuracy": 0.7, "macs": 2e6, "forward_ms": 5.0}
-    results = {"a": dict(entry, data="CIFAR-10: 10,000 training / 10,000 test images"),
-               "b": dict(entry, data="digits: 2,500 training / 1,000 test images")}
-    points = summary.book_points(results)
-    assert len(points) == 1 and points[0]["train_images"] == 10_000
+def book_entry(chapter, data, epochs=10, accuracy=0.7):
+    return {"chapter": chapter, "variant": "v", "profile": "book", "seeds": 3,
+            "test_accuracy": accuracy, "macs": 2e6, "forward_ms": 5.0, "data": data,
+            "epochs": epochs, "batch_size": 64}
+
+
+def test_book_figure_shows_only_networks_trained_alike():
+    main = "CIFAR-10: 10,000 training / 10,000 test images"
+    results = {"a": book_entry("02-small-kernels", main), "b": book_entry("05-residual", main),
+               "c": book_entry("07-shuffle", "CIFAR-10: 1,500 training / 2,500 test images", 3),
+               "d": book_entry("05-residual", main, epochs=5),
+               "e": book_entry("10-deformable", "digits: 2,500 training / 1,000 test images")}
+    points = summary.alike_points(results)
+    assert [p["chapter"] for p in points] == ["02-small-kernels", "05-residual"]
+    assert points[0]["train_images"] == 10_000
     assert summary_viz.plot_book(points, summary.CHAPTER_TITLES) is not None
+    with pytest.raises(ConfigError, match="trained alike"):
+        summary_viz.plot_book(summary.book_points(results), summary.CHAPTER_TITLES)
     with pytest.raises(ConfigError, match="recorded networks"):
         summary_viz.plot_book([], summary.CHAPTER_TITLES)
+    table = summary.budget_table(results)
+    assert [row["networks"] for row in table.rows] == [2, 1, 1]
+    assert table.rows[0]["chapters"] == "2 · small kernels, 5 · residual"
+    reading = summary.book_reading(results)
+    assert "4 CIFAR-10 networks on 3 different budgets" in reading
+    assert "only the 2 networks trained alike" in reading and "10 epochs" in reading
     assert "make book" in summary.book_reading({})
     assert summary.plot_book_or_say(summary.BookRecords({}, {})) is None
+    assert summary.budget_table_or_say(summary.BookRecords({}, {})) is None
 
 
-def test_trend_verdicts_pick_the_chapters_asked_for():
+def test_trend_verdicts_pick_chapters_or_single_claims():
     verdicts = {"a": {"chapter": "05-residual", "claim": "C5.1", "label": "refuted"},
-                "b": {"chapter": "06-separable", "claim": "C6.1", "label": "confirmed"}}
+                "b": {"chapter": "06-separable", "claim": "C6.1", "label": "confirmed"},
+                "c": {"chapter": "11-reflections", "claim": "Q1", "label": "refuted"},
+                "d": {"chapter": "11-reflections", "claim": "Q2", "label": "nuanced"}}
     assert repr(summary.trend_verdicts(verdicts, ["05-residual"])) == "C5.1 refuted"
+    assert repr(summary.trend_verdicts(verdicts, ["05-residual", "11-reflections:Q1"])) == (
+        "C5.1 refuted · Q1 refuted")
+    assert "11-reflections:Q2" in summary.TRENDS["trend_channels"]
+    assert "11-reflections:Q1" in summary.TRENDS["trend_connections"]
+    assert not any(s == "11-reflections" for trend in summary.TRENDS.values() for s in trend)
 
 
 def test_census_view_checks_its_inputs():
@@ -299,25 +550,3 @@ def test_census_view_checks_its_inputs():
         c11.census_view("m", "weights", censuses=cs)
     with pytest.raises(ConfigError, match="needs the census"):
         c11.census_view("m", "MACs")
-
-
-def test_q1_runs_end_to_end_on_a_tiny_task(tmp_path, monkeypatch):
-    """Two connections, two seeds, one epoch on random images: the tables, the learned
-    weights and the verdict come out of real runs."""
-    from convbook.data import CifarData
-
-    monkeypatch.setenv("CONVBOOK_CACHE", str(tmp_path))
-    g = torch.Generator().manual_seed(0)
-    images = torch.randint(0, 256, (96, 3, 32, 32), dtype=torch.uint8, generator=g)
-    labels = torch.randint(0, 10, (96,), generator=g)
-    data = CifarData((images[:64], labels[:64]), (images[64:], labels[64:]), "random")
-    profile = profiles.scaled(profiles.get("smoke"), seeds=2)
-    variants = {name: partial(nets.WeightedResNet, 8, 4, c11.CONNECTIONS[name])
-                for name in ("identity", "ReZero", "sigmoid gate")}
-    results = experiments.compare(variants, data, profile, latency=False,
-                                  measure_train_error=True, recipe=RECIPE.with_(epochs=1))
-    weights = c11.learned_weights(results, data, images=8)
-    assert set(weights) == {"ReZero", "sigmoid gate"} and len(weights["ReZero"]) == 3
-    assert "final training error" in c11.q1_table(results).rows[0]
-    verdict = c11.q1_part(c11.against_reference(results), "With batch norm")
-    assert verdict.label in stats.LABELS and "97.5% intervals" in verdict.text
