@@ -1,3 +1,4 @@
+import itertools
 import json
 import re
 
@@ -63,8 +64,10 @@ def test_identical_frames_are_stored_once_as_files(tmp_path, monkeypatch):
     page = explore.static_html(c01.grouped_conv, {"groups": [2, 2, 4], "kernel_size": [3]})
     data = json.loads(re.search(r'class="convbook-frames">(.*?)</script>', page,
                                 re.DOTALL).group(1).replace("<\\/", "</"))
-    assert len(data["frames"]) == 3 and len(data["images"]) == 2 == len(list(tmp_path.glob("*.png")))
+    # two distinct pictures, each with its phone version (two panels side by side: too wide)
+    assert len(data["frames"]) == 3 and len(data["images"]) == 4 == len(list(tmp_path.glob("*.png")))
     assert data["frames"]["0|0"]["img"] == data["frames"]["1|0"]["img"] != data["frames"]["2|0"]["img"]
+    assert data["frames"]["0|0"]["narrow"]["img"] == data["frames"]["1|0"]["narrow"]["img"]
     assert all(src.startswith("_static/frames/") for src in data["images"].values())
     assert "base64" not in page
     assert all(frame["font"] > 5 for frame in data["frames"].values())
@@ -165,3 +168,184 @@ def test_static_frames_leave_inline_figures_working(monkeypatch):
     explore.static_html(c01.grouped_conv, {"groups": [1, 2]})
     assert matplotlib.rcParams["backend"] == before
     assert matplotlib.rcParams["figure.max_open_warning"] != 0
+
+
+# ---------------------------------------------------------------- phones, ticks, downloads
+
+def _payload(page: str) -> dict:
+    found = re.search(r'class="convbook-frames">(.*?)</script>', page, re.DOTALL).group(1)
+    return json.loads(found.replace("<\\/", "</"))
+
+
+def _drawn_tick_labels(axis) -> list:
+    low, high = sorted(axis.get_view_interval())
+    return [tick.label1 for tick, loc in zip(axis.get_major_ticks(), axis.get_majorticklocs())
+            if low * (1 - 1e-9) <= loc <= high * (1 + 1e-9) and tick.label1.get_text()]
+
+
+def _overprinted(figure) -> list[str]:
+    """Pairs of tick labels of one axis whose boxes overlap in the rendered figure."""
+    figure.canvas.draw()
+    renderer = figure.canvas.get_renderer()
+    clashes = []
+    for ax in figure.axes:
+        for axis in (ax.xaxis, ax.yaxis):
+            boxes = [(t.get_text(), t.get_window_extent(renderer)) for t in _drawn_tick_labels(axis)]
+            clashes += [f"{a}/{b}" for (a, box_a), (b, box_b) in itertools.pairwise(boxes)
+                        if box_a.overlaps(box_b)]
+    return clashes
+
+
+def _gradient_like(span: float):
+    """A chapter-5-like frame: one value per layer, on the book's log axis, ``span`` decades."""
+    import matplotlib.pyplot as plt
+    from convbook.viz.style import log_ticks
+
+    figure, ax = plt.subplots(figsize=(5.2, 3.3))
+    layers = range(1, 8)
+    ax.plot(layers, [10 ** (-2 - span * (k - 1) / 6) for k in layers], marker="o")
+    log_ticks(ax)
+    figure.tight_layout()
+    return figure
+
+
+def test_tick_labels_never_overprint_when_frames_share_a_range():
+    """Chapter 5's case: a frame whose own data span one decade, sharing its range with a frame
+    spanning six, printed "1e-05/5e-06" on top of each other (1, 2 and 5 of every decade)."""
+    import matplotlib.pyplot as plt
+
+    narrow, wide = _gradient_like(0.8), _gradient_like(6.0)
+    assert not _overprinted(narrow)
+    labels = [t.get_text() for t in _drawn_tick_labels(narrow.axes[0].yaxis)]
+    assert "0.002" in labels and "0.005" in labels  # a narrow range alone keeps 1, 2 and 5
+    explore.share_y_axes([narrow, wide])
+    assert narrow.axes[0].get_ylim() == wide.axes[0].get_ylim()
+    assert not _overprinted(narrow) and not _overprinted(wide)
+    assert ([t.get_text() for t in _drawn_tick_labels(narrow.axes[0].yaxis)]
+            == [t.get_text() for t in _drawn_tick_labels(wide.axes[0].yaxis)])
+    plt.close("all")
+
+
+def test_linear_frames_share_one_set_of_ticks():
+    import matplotlib.pyplot as plt
+
+    figures = []
+    for top in (1.0, 800.0):
+        figure, ax = plt.subplots(figsize=(4, 1.6))  # short: few labels fit
+        ax.plot([0, 1], [0, top])
+        figures.append(figure)
+    explore.share_y_axes(figures)
+    ticks = [list(f.axes[0].get_yticks()) for f in figures]
+    assert ticks[0] == ticks[1] and not any(_overprinted(f) for f in figures)
+    plt.close("all")
+
+
+def test_a_frame_too_wide_for_a_phone_gets_a_phone_version():
+    """Chapter 1's two panels side by side (about 690 px) cannot shrink to a phone's box with
+    legible text: the phone version stacks them and fits, text still at least 9.5 px."""
+    data = _payload(explore.static_html(c01.grouped_conv, {"groups": [4]}))
+    frame = data["frames"]["0"]
+    assert frame["fit"] > explore.PHONE_BOX_PX
+    phone = frame["narrow"]
+    image = _decoded(data["images"][phone["img"]])
+    width, height = image.size
+    assert explore.legible_width(phone["font"], width) <= explore.PHONE_BOX_PX
+    assert height > width  # the panels went into one column
+    assert phone["font"] >= 9 * explore.FRAME_DPI / 72
+
+
+def _decoded(src: str):
+    import base64
+    import io
+
+    from PIL import Image
+
+    return Image.open(io.BytesIO(base64.b64decode(src.split(",", 1)[1])))
+
+
+def test_a_frame_that_fits_a_phone_has_no_phone_version():
+    page = explore.static_html(c07.shuffle_connectivity, {"groups": [4], "shuffle": [True]})
+    assert all("narrow" not in frame for frame in _payload(page)["frames"].values())
+
+
+def test_the_phone_version_puts_a_legend_under_its_axes():
+    """Chapter 8's legend sat to the right of the axes; on a phone it read "its c / all i /
+    this". Under the axes, the whole legend is inside the picture, below the x axis."""
+    import matplotlib.pyplot as plt
+    import torch
+    from convbook.viz.style import narrow_layout, natural_width
+
+    weights = [torch.rand(6, 32)]
+    labels = torch.tensor([0, 1, 0, 1, 2, 2])
+    figure = c08.se_weights(image_class="b", block=1, weights=weights, labels=labels,
+                            classes=("a", "b", "c")).figure
+    narrow_layout(figure, explore.PHONE_BOX_PX, dpi=explore.FRAME_DPI)
+    figure.canvas.draw()
+    renderer = figure.canvas.get_renderer()
+    ax = figure.axes[0]
+    legend = ax.get_legend().get_window_extent(renderer)
+    axis = ax.xaxis.get_tightbbox(renderer)
+    picture = figure.get_tightbbox(renderer).transformed(figure.dpi_scale_trans)
+    assert legend.y1 <= axis.y0  # under the x axis's labels
+    assert picture.x0 - 1 <= legend.x0 and legend.x1 <= picture.x1 + 1
+    assert natural_width(figure, explore.FRAME_DPI) <= 1.01 * explore.PHONE_BOX_PX * 13.9 / 9.5
+    plt.close(figure)
+
+
+def test_the_picture_scrolls_inside_a_labelled_focusable_region():
+    page = explore.static_html(c01.grouped_conv, {"groups": [1, 2]},
+                               caption="Wires and matrix. Computed from a module.")
+    region = re.search(r'<div class="convbook-figure-area convbook-scroll"([^>]*)>\s*'
+                       r'<img class="convbook-frame"', page)
+    assert region, "the frame is not inside the scrolling region"
+    attributes = region.group(1)
+    assert 'role="region"' in attributes and 'tabindex="0"' in attributes
+    assert 'aria-label="Wires and matrix, scrolls sideways"' in attributes
+    assert "overflow-x:auto" in attributes
+
+
+def test_a_downloaded_notebook_says_how_to_run_its_explorer(monkeypatch):
+    """The website's .ipynb holds this output, whose pictures stay on the website and whose
+    script Jupyter does not run for an untrusted notebook: without the script, only the note
+    shows (the controls are hidden); the script swaps them on the website, and back if the
+    pictures cannot load outside it. A front end without HTML gets the note as text."""
+    import IPython.display
+
+    shown = []
+    monkeypatch.setattr(IPython.display, "display", lambda *a, **k: shown.append((a, k)))
+    monkeypatch.setenv("CONVBOOK_STATIC", "1")
+    explore.show(c01.grouped_conv, {"groups": [1, 2]})
+    (bundle,), options = shown[0]
+    assert options == {"raw": True} and bundle["text/plain"] == explore.OFFLINE_NOTE
+    page = bundle["text/html"]
+    assert re.search(r'<p class="convbook-explorer-note">[^<]*live when the notebook runs', page)
+    # a value: JupyterLab's sanitizer drops attributes left empty (a bare ``hidden``)
+    assert '<div class="convbook-explorer-body" hidden="hidden">' in page
+    body = page.index("convbook-explorer-body")
+    assert all(page.index(part) > body for part in ('class="convbook-controls"',
+                                                     'class="convbook-figure-area',
+                                                     'class="convbook-frame-numbers"'))
+    script = page[page.rindex("<script>"):]
+    assert "body.hidden = false" in script and "note.hidden = true" in script
+    assert 'addEventListener("error"' in script and "note.hidden = false" in script
+
+
+def test_the_kernel_size_changes_the_connectivity_picture():
+    """Chapter 1's slider over k used to change only the numbers: each connection is now drawn
+    as its k x k weights."""
+    import io
+
+    import matplotlib.pyplot as plt
+    import torch
+    from convbook.viz.connectivity import plot_connectivity
+
+    matrix = torch.eye(4, dtype=torch.bool)
+    pictures = []
+    for k in (1, 3, 7):
+        figure = plot_connectivity(matrix, kernel_size=k)
+        buffer = io.BytesIO()
+        figure.savefig(buffer, format="png")
+        pictures.append(buffer.getvalue())
+        assert f"{k}×{k} weights" in figure.axes[0].get_xlabel()
+        plt.close(figure)
+    assert len(set(pictures)) == 3

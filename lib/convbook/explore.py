@@ -3,7 +3,12 @@
 ``show`` puts one on screen. In a live notebook (Jupyter, Colab) ipywidgets drive it. When the
 book is built (the pipeline sets CONVBOOK_STATIC=1), ``show`` renders every combination of the
 main parameters once and writes a small HTML control that switches among those frames, so the
-explorer still responds on the static website, with no kernel behind it.
+explorer still responds on the static website, with no kernel behind it. A frame too wide to
+stay legible on a phone gets a phone version too (``viz.style.narrow_layout``: panels in one
+column, legends underneath), which the page shows where its box is narrow; whatever is still
+wider than its box scrolls sideways inside a labelled region. The same output, opened in
+Jupyter (the website's .ipynb download), says how to get the live explorer instead of showing
+pictures that stayed on the website.
 """
 
 from __future__ import annotations
@@ -25,14 +30,22 @@ from pathlib import Path
 
 import matplotlib
 import matplotlib.pyplot as plt
+import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.text import Text
+from matplotlib.ticker import AutoLocator, LogLocator, MaxNLocator
 
 from convbook import timing
 from convbook.errors import ConfigError
+from convbook.viz.style import LEGIBLE_PX, LegibleLogLocator, narrow_layout
 
 MAX_STATIC_FRAMES = 64
 FRAME_DPI = 100
+PHONE_BOX_PX = 320  # the picture's box on a 390-px-wide phone (324 px in the book's theme)
+OFFLINE_NOTE = ("This explorer is live when the notebook runs: run the chapter's cells down to "
+                "this one (in Jupyter, or in Colab through the rocket button on the book's "
+                "website) and it draws its picture again for every setting you choose. The "
+                "pictures saved here were drawn for the website and stay there.")
 
 
 @dataclass
@@ -131,13 +144,38 @@ def frames_folder() -> Path | None:
     return Path(folder) if folder else None
 
 
-def _png(figure: Figure) -> tuple[bytes, float]:
-    """The figure as PNG bytes, and its smallest text's height in image pixels."""
+def _png(figure: Figure) -> tuple[bytes, float, int]:
+    """The figure as PNG bytes, its smallest text's height and its width, in image pixels."""
     sizes = [t.get_fontsize() for t in figure.findobj(Text) if t.get_visible() and t.get_text()]
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", dpi=FRAME_DPI)
+    image = buffer.getvalue()
+    width = int.from_bytes(image[16:20], "big")  # the PNG header's IHDR chunk
+    return image, min(sizes, default=12) * FRAME_DPI / 72, width
+
+
+def legible_width(font: float, width: int) -> int:
+    """The narrowest a frame can be shown with its smallest text still LEGIBLE_PX tall."""
+    return round(width * min(1.0, LEGIBLE_PX / font))
+
+
+def _frame_images(figure: Figure, images: dict[str, str], phones: dict[str, dict]) -> dict:
+    """The frame's picture (stored once) with its smallest text and the width below which
+    that text gets too small; and, when that width is wider than a phone's box, a phone
+    version of it ("narrow"), drawn once per distinct picture (``phones``, by the picture's
+    key). Closes the figure."""
+    image, font, width = _png(figure)
+    key = _store(image, images)
+    frame = {"img": key, "font": round(font, 1), "fit": legible_width(font, width)}
+    if frame["fit"] > PHONE_BOX_PX and key not in phones:
+        narrow_layout(figure, PHONE_BOX_PX, dpi=FRAME_DPI)
+        image, font, width = _png(figure)
+        phones[key] = ({"img": _store(image, images), "font": round(font, 1)}
+                       if legible_width(font, width) < frame["fit"] else {})
+    if phones.get(key):
+        frame["narrow"] = phones[key]
     plt.close(figure)
-    return buffer.getvalue(), min(sizes, default=12) * FRAME_DPI / 72
+    return frame
 
 
 def _store(image: bytes, images: dict[str, str]) -> str:
@@ -159,16 +197,25 @@ _FRAMES_SCRIPT = """
 (function () {
   var root = document.getElementById("%(id)s");
   var data = JSON.parse(root.querySelector("script.convbook-frames").textContent);
+  var body = root.querySelector(".convbook-explorer-body");
+  var note = root.querySelector(".convbook-explorer-note");
   var area = root.querySelector(".convbook-figure-area");
   var img = root.querySelector("img.convbook-frame");
   var numbers = root.querySelector("div.convbook-frame-numbers");
-  var site = document.documentElement.dataset.content_root || "";
+  var site = document.documentElement.dataset.content_root;  /* undefined outside the book */
+  body.hidden = false;
+  note.hidden = true;
   function position(name) {
     var inputs = root.querySelectorAll('input[data-param="' + name + '"]');
     if (inputs[0].type === "checkbox") { return data.options[name].indexOf(inputs[0].checked); }
     if (inputs[0].type === "range") { return Number(inputs[0].value); }
     for (var i = 0; i < inputs.length; i++) { if (inputs[i].checked) { return i; } }
     return 0;
+  }
+  function picture(frame) {
+    /* the phone version where the box is too narrow for the frame's text to stay legible */
+    var box = area.clientWidth;
+    return frame.narrow && box > 0 && box < frame.fit ? frame.narrow : frame;
   }
   function update() {
     var key = data.names.map(position).join("|");
@@ -182,10 +229,12 @@ _FRAMES_SCRIPT = """
       }
     });
     if (frame.img) {
-      var src = data.images[frame.img];
-      img.src = src.indexOf("data:") === 0 ? src : site + src;
+      var shown = picture(frame);
+      var src = data.images[shown.img];
+      src = src.indexOf("data:") === 0 ? src : (site || "") + src;
+      if (img.getAttribute("src") !== src) { img.src = src; }
       img.alt = frame.alt;
-      img.dataset.minFont = frame.font;
+      img.dataset.minFont = shown.font;
       img.style.display = "";
     } else {
       img.style.display = "none";  /* the area keeps its height: the message sits in it */
@@ -193,15 +242,30 @@ _FRAMES_SCRIPT = """
     numbers.innerHTML = frame.numbers;
     root.dataset.state = key;
   }
+  function mark() {
+    area.dataset.overflow = area.scrollWidth > area.clientWidth + 1 ? "yes" : "no";
+  }
   img.addEventListener("load", function () {
-    /* legible on a phone: never narrower than keeps the smallest text 9 px tall */
-    img.style.minWidth = Math.min(img.naturalWidth, img.naturalWidth * 9.5 / Number(img.dataset.minFont)) + "px";
+    /* legible on a phone: never narrower than keeps the smallest text 9.5 px tall */
+    img.style.minWidth = Math.min(img.naturalWidth, img.naturalWidth * %(legible)s / Number(img.dataset.minFont)) + "px";
     area.style.minHeight = img.offsetHeight + "px";
+    mark();
+  });
+  img.addEventListener("error", function () {
+    if (site === undefined) {  /* a notebook (Jupyter, Colab): the frames stayed on the website */
+      body.hidden = true;
+      note.hidden = false;
+    }
   });
   root.querySelectorAll("input[data-param]").forEach(function (input) {
     input.addEventListener("input", update);
     input.addEventListener("change", update);
   });
+  if (window.ResizeObserver) {
+    new ResizeObserver(function () { update(); mark(); }).observe(area);
+  } else {
+    window.addEventListener("resize", function () { update(); mark(); });
+  }
   update();
 })();
 """
@@ -209,7 +273,9 @@ _FRAMES_SCRIPT = """
 
 def share_y_axes(figures: list[Figure]) -> None:
     """One y range for the i-th axes of every frame, so that frames compare at a glance (the
-    x axis stays: its categories or counts may differ between frames)."""
+    x axis stays: its categories or counts may differ between frames), and one choice of
+    ticks for that range that fits every frame's axis: labels never overprint, and flipping
+    between frames moves no tick."""
     if not figures or len({len(f.axes) for f in figures}) != 1:
         return
     for index in range(len(figures[0].axes)):
@@ -220,6 +286,22 @@ def share_y_axes(figures: list[Figure]) -> None:
         high = max(max(a.get_ylim()) for a in axes)
         for a in axes:
             a.set_ylim((high, low) if a.yaxis_inverted() else (low, high))
+        _share_ticks(axes)
+
+
+def _share_ticks(axes: list) -> None:
+    """The same tick locator on every one of ``axes``, sized for the shortest of them; only
+    where the frames chose ticks automatically (fixed ticks, categories, stay as they are)."""
+    room = int(np.clip(min(a.yaxis.get_tick_space() for a in axes), 2, 9))
+    locators = [a.yaxis.get_major_locator() for a in axes]
+    if all(isinstance(loc, LogLocator) for loc in locators) and axes[0].get_yscale() == "log":
+        for a in axes:
+            a.yaxis.set_major_locator(LegibleLogLocator(space=room))
+    elif all(type(loc) in (AutoLocator, MaxNLocator) for loc in locators):
+        integer = any(getattr(loc, "_integer", False) for loc in locators)
+        for a in axes:
+            a.yaxis.set_major_locator(MaxNLocator(nbins=room, integer=integer,
+                                                  steps=[1, 2, 2.5, 5, 10]))
 
 
 def _control_html(name: str, label: str, options: list, default) -> str:
@@ -265,6 +347,7 @@ def _static_html(explorer: Callable[..., View], controls: dict[str, Sequence],
     names_in_words = [_label(explorer, n, words) for n in names]
     title = caption.split(". ")[0].rstrip(".") if caption else "Explorer"
     images: dict[str, str] = {}
+    phones: dict[str, dict] = {}  # each distinct picture's phone version
     frames = {}  # keyed by the options' positions, which the page's controls hold
     views = {}
     # every frame stays open until the y ranges are shared; say nothing of it. (Only this key is
@@ -281,10 +364,8 @@ def _static_html(explorer: Callable[..., View], controls: dict[str, Sequence],
     for positions, (combo, view) in views.items():
         frame = {"img": None, "numbers": view.numbers_html()}
         if view.figure is not None:
-            image, font = _png(view.figure)
             settings = ", ".join(f"{w} = {_text(v)}" for w, v in zip(names_in_words, combo))
-            frame.update(img=_store(image, images), font=round(font, 1),
-                         alt=f"{title}, for {settings}")
+            frame.update(_frame_images(view.figure, images, phones), alt=f"{title}, for {settings}")
         frames["|".join(map(str, positions))] = frame
     defaults = _defaults(explorer, controls)
     element_id = f"convbook-explorer-{uuid.uuid4().hex[:8]}"
@@ -293,14 +374,21 @@ def _static_html(explorer: Callable[..., View], controls: dict[str, Sequence],
     payload = json.dumps({"names": names, "labels": names_in_words, "images": images, "frames": frames,
                           "options": {n: list(controls[n]) for n in names}})
     payload = payload.replace("</", "<\\/")
+    script = _FRAMES_SCRIPT % {"id": element_id, "legible": LEGIBLE_PX}
+    region = html.escape(f"{title}, scrolls sideways")
     return (
         f'<div class="convbook-explorer" id="{element_id}">'
+        f'<p class="convbook-explorer-note">{html.escape(OFFLINE_NOTE)}</p>'
+        f'<div class="convbook-explorer-body" hidden="hidden">'
         f'<div class="convbook-controls">{inputs}</div>'
-        f'<div class="convbook-figure-area"><img class="convbook-frame" alt="{html.escape(title)}">'
-        f'</div><div class="convbook-frame-numbers"></div>'
+        f'<div class="convbook-figure-area convbook-scroll" role="region" tabindex="0" '
+        f'aria-label="{region}" style="overflow-x:auto">'
+        f'<img class="convbook-frame" alt="{html.escape(title)}"></div>'
+        f'<div class="convbook-frame-numbers"></div>'
         + (f'<p class="convbook-caption">{html.escape(caption)}</p>' if caption else "") +
+        "</div>"
         f'<script type="application/json" class="convbook-frames">{payload}</script>'
-        f"<script>{_FRAMES_SCRIPT % {'id': element_id}}</script></div>"
+        f"<script>{script}</script></div>"
     )
 
 
@@ -362,7 +450,9 @@ def show(explorer: Callable[..., View], controls: dict[str, Sequence], caption: 
             raise ConfigError(f"control {name!r} needs at least one value")
     controls = _plain_controls(controls)
     if static_mode():
-        display(HTML(static_html(explorer, controls, caption, words, **fixed)))
+        # text/plain: what a notebook front end without HTML, or a reader of the .ipynb, sees
+        display({"text/html": static_html(explorer, controls, caption, words, **fixed),
+                 "text/plain": OFFLINE_NOTE}, raw=True)
     else:
         display(live_widget(explorer, controls, words, **fixed))
         if caption:

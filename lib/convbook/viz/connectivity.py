@@ -8,6 +8,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 from torch import nn
 
 from convbook.viz.style import PALETTE
@@ -36,21 +37,30 @@ def connectivity(module: nn.Module, in_channels: int, size: int = 5) -> torch.Te
     return torch.stack(rows)
 
 
-def plot_connectivity(matrix: torch.Tensor, title: str = "", ax=None) -> Figure:
-    """The matrix as a grid: a filled cell where output channel (row) sees input channel (column)."""
+def plot_connectivity(matrix: torch.Tensor, title: str = "", ax=None,
+                      kernel_size: int | None = None) -> Figure:
+    """The matrix as a grid: a filled cell where output channel (row) sees input channel
+    (column). With ``kernel_size`` k, each filled cell is drawn as the k × k weights that
+    connection holds (a chequer of k × k squares), so a larger kernel shows as a finer grain."""
     if ax is None:
         _, ax = plt.subplots(figsize=(3.2, 3.2))
     m = matrix.numpy().astype(float)
-    ax.imshow(m, cmap="Blues", vmin=0, vmax=1.25, interpolation="nearest")
-    ax.set_xlabel("input channel")
+    n_out, n_in = m.shape
+    k = kernel_size or 1
+    cells = np.kron(m, np.ones((k, k)))  # each connection as its k x k weights
+    if k > 1:
+        chequer = np.add.outer(np.arange(n_out * k), np.arange(n_in * k)) % 2
+        cells = cells * (0.7 + 0.3 * chequer)
+    ax.imshow(cells, cmap="Blues", vmin=0, vmax=1.25, interpolation="nearest",
+              extent=(-0.5, n_in - 0.5, n_out - 0.5, -0.5))
+    ax.set_xlabel("input channel" + (f" (a cell: {k}×{k} weights)" if kernel_size else ""))
     ax.set_ylabel("output channel")
     ax.set_title(title or f"{int(m.sum())} of {m.size} connections")
     ax.grid(False)
-    ax.set_xticks(range(m.shape[1]))
-    ax.set_yticks(range(m.shape[0]))
-    ax.tick_params(labelsize=7 if max(m.shape) > 12 else 9)
-    ax.set_xticks(np.arange(-0.5, m.shape[1]), minor=True)
-    ax.set_yticks(np.arange(-0.5, m.shape[0]), minor=True)
+    for axis in (ax.xaxis, ax.yaxis):  # every channel up to 8, else a few (0, 4, 8, 12)
+        axis.set_major_locator(MaxNLocator(nbins=8 if max(m.shape) <= 8 else 4, integer=True))
+    ax.set_xticks(np.arange(-0.5, n_in), minor=True)
+    ax.set_yticks(np.arange(-0.5, n_out), minor=True)
     ax.grid(which="minor", color="white", linewidth=0.8)
     ax.tick_params(which="minor", length=0)
     return ax.figure
@@ -80,8 +90,9 @@ def plot_wiring(matrix: torch.Tensor, groups: int = 1, ax=None) -> Figure:
 
 
 def grouped_connectivity_figure(in_channels: int, out_channels: int, groups: list[int]) -> Figure:
-    """Connectivity matrices of real grouped ``nn.Conv2d`` modules, one panel per group count."""
-    figure, axes = plt.subplots(1, len(groups), figsize=(3.2 * len(groups), 3.4), squeeze=False)
+    """Connectivity matrices of real grouped ``nn.Conv2d`` modules, one panel per group count
+    (2.2 inches each: three fit the page's width on a desktop without being scaled down)."""
+    figure, axes = plt.subplots(1, len(groups), figsize=(2.2 * len(groups), 2.7), squeeze=False)
     for ax, g in zip(axes[0], groups):
         conv = nn.Conv2d(in_channels, out_channels, 3, padding=1, groups=g, bias=False)
         plot_connectivity(connectivity(conv, in_channels), ax=ax, title=f"groups = {g}")
