@@ -211,3 +211,49 @@ def test_explorer_views_and_bad_choices():
     assert grid.numbers["positions read"].startswith("49 of 169")
     with pytest.raises(ConfigError, match="schedule must be one of"):
         c09.schedule_rates("fibonacci", 3)
+
+
+# --- figures: what they draw follows the numbers ------------------------------------------------
+
+def test_field_rows_carry_the_seed_spread_and_none_for_one_seed():
+    effects = {"dense": 0.0, "exponential": 0.1}
+    rows = c09.field_rows(_dense_results(effects))
+    inside = c09.CLASSES.index("inside")
+    variant = _dense_results(effects)["exponential"]
+    per_seed = torch.tensor([run.result.class_iou(inside) for run in variant.runs])
+    assert rows[1]["inside sd"] == pytest.approx(float(per_seed.std()))
+    assert rows[1]["inside sd"] > 0
+    assert all(row[f"{name} sd"] is None for row in c09.field_rows(_dense_results(effects, seeds=1))
+               for name in c09.CLASSES)
+
+
+def test_iou_plot_draws_a_bar_per_schedule_only_with_seeds():
+    from convbook.viz import dilation as dilation_viz
+
+    def bars(seeds):
+        figure = dilation_viz.plot_iou_against_field(
+            c09.field_rows(_dense_results({"dense": 0.0, "exponential": 0.1}, seeds=seeds)),
+            c09.CLASSES)
+        return sum(len(ax.containers) for ax in figure.axes)
+
+    assert bars(3) == 2 * len(c09.CLASSES)  # one error bar per schedule and class
+    assert bars(1) == 0
+
+
+def test_read_grid_figure_has_a_key_for_each_shade():
+    from convbook.viz import dilation as dilation_viz
+
+    grids, coverages, _ = c09.gridding()
+    figure = dilation_viz.plot_read_grids(grids, coverages)
+    (key,) = figure.legends
+    assert [t.get_text() for t in key.get_texts()] == list(dilation_viz.SHADES)
+    # the three shades the panels use are the three the key names
+    smallest = figure.axes[0].images[0].get_array()  # rates (2, 2, 2): a smaller field
+    assert sorted({float(v) for v in smallest.flatten()}) == sorted(dilation_viz.SHADES.values())
+
+
+def test_points_at_one_field_sit_side_by_side():
+    from convbook.viz.dilation import _dodged
+
+    assert _dodged([13, 25, 25, 35]) == [13, 24.6, 25.4, 35]
+    assert _dodged([25, 25, 25], step=1.0) == [24.0, 25.0, 26.0]

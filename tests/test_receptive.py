@@ -123,3 +123,69 @@ def test_expected_erf_matches_a_measured_random_stack():
     assert receptive.central_mass(window, 3) == pytest.approx(expected, abs=0.05)
     with pytest.raises(ConfigError, match="random' or 'uniform"):
         receptive.expected_erf(3, 2, weights="gaussian")
+
+
+# --- chapter 2: the path count worked through, the growth law fitted where the data are ---------
+
+def test_path_counts_are_the_folded_box():
+    from convbook.chapters import c02_kernels as c02
+
+    assert c02.path_counts(3, 1) == [1, 1, 1]
+    assert c02.path_counts(3, 2) == [1, 2, 3, 2, 1]
+    assert c02.path_counts(3, 3) == [1, 3, 6, 7, 6, 3, 1]
+    for k, depth in ((3, 2), (5, 2), (3, 4)):
+        counts = torch.tensor(c02.path_counts(k, depth), dtype=torch.float64)
+        grid = torch.outer(counts, counts)  # against the module's path-count map
+        expected = receptive.expected_erf(k, depth, weights="uniform").double()
+        assert torch.allclose(grid / grid.max(), expected, atol=1e-6)
+        assert int(counts.sum()) == k**depth  # one tap per layer: k^depth paths per axis
+
+
+def test_path_count_line_works_the_pair_through():
+    from convbook.chapters import c02_kernels as c02
+
+    line = c02.path_count_line(3, 2)
+    assert "1, 2, 3, 2, 1 paths" in line and "3 × 3 = 9 at the centre" in line
+    assert "81 = 9² over the whole 5×5 field" in line
+    share = round(100 * receptive.central_mass(receptive.expected_erf(3, 2), 3))
+    assert f"= {share} % of it" in line and share == 48
+    with pytest.raises(ConfigError, match="smaller than the centre 3x3"):
+        c02.path_count_line(1, 1)
+
+
+def test_sqrt_law_is_fitted_to_every_point():
+    from convbook.viz.receptive import sqrt_scale
+
+    assert sqrt_scale([1, 4, 16], [2.0, 4.0, 8.0]) == pytest.approx(2.0)  # exactly 2√L
+    # anchored at L = 1 the law would give 3·√16 = 12 at 16 layers; the fit follows the data
+    depths, sizes = [1, 2, 4, 8, 16], [3, 5, 9, 13, 19]
+    scale = sqrt_scale(depths, sizes)
+    assert 4.0 < scale < 5.0 and abs(scale * 4 - 19) < abs(3 * 4 - 19)
+    with pytest.raises(ConfigError, match="as many sizes as depths"):
+        sqrt_scale([1, 2], [3])
+
+
+def test_growth_reading_follows_the_numbers():
+    from convbook.chapters import c02_kernels as c02
+
+    growth = {"depth": [1, 2, 4, 8, 16], "analytic": [3, 5, 9, 17, 33],
+              "effective": [3, 5, 9, 13, 19]}
+    text = c02.growth_reading(growth)
+    assert "from 9 to 19 (×2.1)" in text and "predicts ×2.0" in text and "layers ×4.0" in text
+    assert "At 1, 2 and 4 layers the 90 % square is the whole analytic field" in text
+    linear = {**growth, "effective": [2, 4, 8, 16, 32]}
+    assert "from 8 to 32 (×4.0)" in c02.growth_reading(linear)
+    assert "whole analytic field" not in c02.growth_reading(linear)
+    with pytest.raises(ConfigError, match="two depths from 5 up"):
+        c02.growth_reading({**growth, "depth": [1, 2, 3, 4, 5]}, start=5)
+
+
+def test_erf_row_has_one_colour_bar_from_zero_to_the_peak():
+    from convbook.viz.receptive import PEAK_LABEL, plot_erf_row
+
+    maps = [receptive.expected_erf(3, d) for d in (1, 2)]
+    figure = plot_erf_row(maps, [3, 5], ["one", "two"])
+    bars = [ax for ax in figure.axes if ax.get_label() == "<colorbar>"]
+    assert len(bars) == 1 and bars[0].get_ylabel() == PEAK_LABEL
+    assert all(ax.images[0].get_clim() == (0.0, 1.0) for ax in figure.axes[:2])
+    assert len(plot_erf_row(maps, [3, 5], ["one", "two"], colorbar=None).axes) == 2

@@ -19,7 +19,7 @@ from convbook.errors import ConfigError
 from convbook.explore import View, labels
 from convbook.receptive import Layer, receptive_fields, sampled_offsets
 from convbook.tables import Table
-from convbook.viz.receptive import plot_fields_on_image
+from convbook.viz.receptive import plot_fields_on_image, sqrt_scale
 
 CHAPTER = "02-small-kernels"
 STACKS = ((5, 1), (3, 2), (7, 1), (3, 3))  # (kernel size, depth)
@@ -75,6 +75,81 @@ def centre_shares(five: torch.Tensor, pair: torch.Tensor, samples: int) -> Centr
     return CentreShares(receptive.central_mass(five, 3), receptive.central_mass(pair, 3),
                         receptive.central_mass(receptive.expected_erf(5, 1), 3),
                         receptive.central_mass(receptive.expected_erf(3, 2), 3), samples)
+
+
+def path_counts(kernel_size: int, depth: int) -> list[int]:
+    """Along one axis, through how many paths each input offset reaches the centre output of
+    ``depth`` stride-1 k×k layers: the ways of adding one tap offset per layer (the ``depth``-fold
+    convolution of a box of ``kernel_size`` ones). A pixel's 2-D count is its row's times its
+    column's."""
+    check_positive("kernel_size", kernel_size)
+    check_positive("depth", depth)
+    counts = [1]
+    for _ in range(depth):
+        counts = [sum(counts[i - t] for t in range(kernel_size) if 0 <= i - t < len(counts))
+                  for i in range(len(counts) + kernel_size - 1)]
+    return counts
+
+
+def _power(base: int, exponent: int) -> str:
+    return f"{base}" + str(exponent).translate(str.maketrans("0123456789", "⁰¹²³⁴⁵⁶⁷⁸⁹"))
+
+
+def _and(items: list) -> str:
+    words = [str(i) for i in items]
+    return words[0] if len(words) == 1 else ", ".join(words[:-1]) + " and " + words[-1]
+
+
+def _root_sum(counts: list[int]) -> str:
+    return " + ".join("1" if c == 1 else f"√{c}" for c in counts)
+
+
+def path_count_line(kernel_size: int = 3, depth: int = 2) -> str:
+    """The path count worked through for one stack: the 1-D counts, the centre and corner
+    pixels, the total, and the share of the expected gradient in the centre 3×3 (each pixel's
+    expected |gradient| ∝ √paths with random weights; ``receptive.expected_erf``)."""
+    counts = path_counts(kernel_size, depth)
+    side, mid = len(counts), len(counts) // 2
+    if side < 3:
+        raise ConfigError(f"a {kernel_size}x{kernel_size} stack of {depth} layers has a "
+                          f"{side}x{side} field, smaller than the centre 3x3; use a larger "
+                          f"kernel or more layers")
+    centre = counts[mid - 1:mid + 2]
+    inner = sum(c ** 0.5 for c in centre)
+    outer = sum(c ** 0.5 for c in counts)
+    return (f"Worked through for {depth} layers of {kernel_size}×{kernel_size}: along one axis "
+            f"the offsets −{mid} to {mid} are reached through {', '.join(map(str, counts))} "
+            f"paths (the ways of picking one tap per layer whose offsets add up to it). A "
+            f"pixel's count is its row's times its column's: {counts[mid]} × {counts[mid]} = "
+            f"{counts[mid] ** 2} at the centre, {counts[0]} × {counts[0]} = {counts[0] ** 2} at "
+            f"a corner, and {sum(counts) ** 2} = {_power(kernel_size ** 2, depth)} over the whole "
+            f"{side}×{side} field. With the expected gradient at √(count), the centre 3×3 holds "
+            f"({_root_sum(centre)})² / ({_root_sum(counts)})² = {inner:.2f}² / {outer:.2f}² = "
+            f"{100 * (inner / outer) ** 2:.0f} % of it.")
+
+
+def growth_reading(growth: dict, start: int = 4) -> str:
+    """A reading of the growth plot: from the first depth >= ``start`` to the last, how much the
+    analytic and the 90 % sides grew, against what √layers and layers predict, and the ``c`` of
+    the fitted c·√layers curve (``viz.receptive.sqrt_scale``)."""
+    depths, analytic, effective = growth["depth"], growth["analytic"], growth["effective"]
+    later = [i for i, d in enumerate(depths) if d >= start]
+    if len(depths) < 2 or not later or later[0] == len(depths) - 1:
+        raise ConfigError(f"growth_reading needs two depths from {start} up, got depths "
+                          f"{list(depths)}; lower start or measure deeper stacks")
+    a, b = later[0], len(depths) - 1
+    whole = [d for d, x, y in zip(depths, analytic, effective) if x == y]
+    return (f"From {depths[a]} to {depths[b]} layers the analytic field grows from "
+            f"{analytic[a]} to {analytic[b]} pixels (×{analytic[b] / analytic[a]:.1f}) and the "
+            f"square holding 90 % of the gradient from {effective[a]} to {effective[b]} "
+            f"(×{effective[b] / effective[a]:.1f}); growth like √layers predicts "
+            f"×{(depths[b] / depths[a]) ** 0.5:.1f}, growth like the layers "
+            f"×{depths[b] / depths[a]:.1f}. The dotted curve is "
+            f"{sqrt_scale(depths, effective):.1f}·√layers, fitted by least squares to all "
+            f"{len(depths)} measured sides."
+            + (f" At {_and(whole)} layer{'s' if whole != [1] else ''} the 90 % "
+               f"square is the whole analytic field: too few layers for the gradient to take "
+               f"the Gaussian shape the √ law describes." if whole else ""))
 
 
 def verdict_c21(five: Stack, pair: Stack, centre: CentreShares) -> stats.Verdict:

@@ -3,7 +3,9 @@
 - C7.1: after a shuffle each group's output depends on more input channels, so the network is
   more accurate than the same grouped network without it.
 - C7.2: channel shuffle with depthwise grouped convolutions reaches very few parameters with
-  accuracy beyond MobileNet and comparable to AlexNet.
+  accuracy beyond MobileNet and comparable to AlexNet. The book counts the parameters against
+  both reference nets; the accuracy parts would need more training than a CPU build can give
+  three such networks, so their accuracies are shown as an illustration, not judged.
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ from convbook.blocks.validate import check_groups, check_positive
 from convbook.book import Setup
 from convbook.explore import View, labels
 from convbook.tables import Table
+from convbook.train import batch_count
+from convbook.viz import curves
 from convbook.viz.connectivity import connectivity, plot_connectivity
 
 CHAPTER = "07-shuffle"
@@ -61,6 +65,22 @@ def shuffle_reading(results: experiments.Results, g_deciding: int) -> str:
             + ("at least as much as the gain: the verdict weighs the two." if
                spread >= abs(gains[g_deciding]) else
                "less than the gain; the verdict also counts the test images' sampling."))
+
+
+def plot_shuffle_bars(results: experiments.Results) -> plt.Figure:
+    """Test accuracy with and without the shuffle at each g, bars of one standard deviation
+    over seeds where a g trained several; a g with one seed gets no bar (a spread that was
+    not measured is not drawn as zero) and says so under its label."""
+    found = groups_of(results)
+    kinds = {"no shuffle": False, "shuffle": True}
+    variants = {(g, kind): results[name(g, shuffle)] for g in found
+                for kind, shuffle in kinds.items()}
+    one_seed = {g: min(len(variants[g, kind].runs) for kind in kinds) < 2 for g in found}
+    labels = [f"g={g}" + ("\n(one seed)" if one_seed[g] else "") for g in found]
+    series = {kind: [100 * variants[g, kind].test_accuracy for g in found] for kind in kinds}
+    errors = {kind: [float("nan") if len(variants[g, kind].runs) < 2 else
+                     100 * variants[g, kind].accuracy_sd for g in found] for kind in kinds}
+    return curves.plot_bars(labels, series, ylabel="test accuracy (%)", errors=errors)
 
 
 def group_speed_reading(table: Table) -> str:
@@ -111,7 +131,6 @@ SHUFFLENET, MOBILENET, ALEXNET = C72_DESIGNS
 # ShuffleNet matched AlexNet's accuracy at a small fraction of its computation; the book gives
 # the AlexNet-style net this many times the ShuffleNet-style net's MACs.
 ALEXNET_MAC_FACTOR = 8
-COMPARABLE = 0.02  # "comparable": not more than 2 points less accurate
 
 
 def c72_widths(reference: int) -> dict[str, int]:
@@ -124,56 +143,67 @@ def c72_widths(reference: int) -> dict[str, int]:
     return {name: widths[design] for name, design in C72_DESIGNS.items()}
 
 
-def comparable_label(diff: stats.Difference, margin: float = COMPARABLE) -> str:
-    """"A is comparable to B": confirmed when A − B is above −``margin`` beyond the interval,
-    refuted when it is below −``margin`` beyond it, inconclusive otherwise."""
-    if diff.low > -margin:
-        return stats.CONFIRMED
-    if diff.high < -margin:
-        return stats.REFUTED
-    return stats.INCONCLUSIVE
+def parameters_part(shuffle: experiments.Variant, other: experiments.Variant,
+                    other_name: str) -> stats.Verdict:
+    """"Very few parameters" against one reference net: a count, confirmed when the
+    ShuffleNet-style net holds fewer than ``other``, refuted otherwise."""
+    fewer = shuffle.params < other.params
+    return stats.Verdict(
+        "C7.2", stats.CONFIRMED if fewer else stats.REFUTED,
+        f"{shuffle.params:,} parameters against {other.params:,} for the {other_name} net "
+        f"({other.macs / shuffle.macs:.1f}× the MACs): "
+        f"{'fewer' if fewer else 'more'}",
+        numbers={"params": [shuffle.params, other.params]})
 
 
-def verdict_c72(results: experiments.Results) -> stats.Verdict:
-    """C7.2 in three named parts. *Parameters*: the ShuffleNet-style net holds fewer than the
-    MobileNet-style one at equal MACs (a count: confirmed or refuted). *Beyond MobileNet*: its
-    test accuracy minus the MobileNet-style net's (the usual paired interval). *Comparable to
-    AlexNet*: its accuracy minus the AlexNet-style net's, which has ``ALEXNET_MAC_FACTOR``×
-    the MACs, is above −2 points beyond the interval (``comparable_label``). The two accuracy
-    intervals share the 5 % error rate."""
+def steps(results: experiments.Results, train_images: int) -> int:
+    """Optimiser steps each run of ``results`` took on ``train_images`` images."""
+    return results.recipe.epochs * batch_count(train_images, results.recipe.batch_size)
+
+
+def verdict_c72(results: experiments.Results, train_images: int) -> stats.Verdict:
+    """C7.2, judged on its one part this book can decide on a CPU: *very few parameters*, a
+    count against both reference nets (the MobileNet-style one at equal MACs, the
+    AlexNet-style one at ``ALEXNET_MAC_FACTOR``× them), combined: confirmed or refuted when
+    both agree, nuanced when the answer depends on the reference. The accuracy parts ("beyond
+    MobileNet", "comparable to AlexNet") are not judged: the networks train on
+    ``train_images`` images for too few steps to measure them (``networks_reading`` shows
+    them as an illustration)."""
     shuffle, mobile, alex = results[SHUFFLENET], results[MOBILENET], results[ALEXNET]
-    params = stats.Verdict(
-        "C7.2", stats.CONFIRMED if shuffle.params < mobile.params else stats.REFUTED,
-        f"{shuffle.params:,} parameters against {mobile.params:,} for the MobileNet-style net "
-        f"at nearly equal MACs ({shuffle.macs / 1e6:.1f} M and {mobile.macs / 1e6:.1f} M)")
-    confidence = stats.shared_confidence(2)  # the two accuracy parts
-    vs_mobile = results.difference(SHUFFLENET, MOBILENET, confidence)
-    paper = stats.Published(0.078, "Zhang et al. 2018, abstract: ImageNet top-1 error against "
-                                   "MobileNet's at 40 MFLOPs")
-    label = stats.label_difference(vs_mobile, +1)
-    beyond = stats.Verdict("C7.2", label,
-                           f"test accuracy minus the MobileNet-style net's: {vs_mobile}."
-                           + stats.detectable_note(label, vs_mobile, paper),
-                           numbers={"difference": vs_mobile,
-                                    **stats.detectable_numbers(vs_mobile, paper)})
-    vs_alex = results.difference(SHUFFLENET, ALEXNET, confidence)
-    label = comparable_label(vs_alex)
-    comparable = stats.Verdict(
-        "C7.2", label,
-        f"test accuracy minus the AlexNet-style net's ({alex.macs / shuffle.macs:.0f}× the "
-        f"MACs): {vs_alex}; comparable means not more than {100 * COMPARABLE:.0f} points below."
-        + stats.detectable_note(label, vs_alex),
-        numbers={"difference": vs_alex, **stats.detectable_numbers(vs_alex)})
-    return stats.combine("C7.2", {"parameters": params, "beyond MobileNet": beyond,
-                                  "comparable to AlexNet": comparable})
+    parts = {"against the MobileNet-style net": parameters_part(shuffle, mobile,
+                                                                 "MobileNet-style"),
+             "against the AlexNet-style net": parameters_part(shuffle, alex, "AlexNet-style")}
+    verdict = stats.combine("C7.2", parts)
+    verdict.text = ("Very few parameters: " + verdict.text
+                    + f" The accuracy parts (beyond MobileNet, comparable to AlexNet) are not "
+                      f"judged: {steps(results, train_images)} training steps on "
+                      f"{train_images:,} images are too few to measure them, so the accuracies "
+                      f"above are an illustration.")
+    verdict.numbers = {"params": {"ShuffleNet-style": shuffle.params,
+                                  "MobileNet-style": mobile.params,
+                                  "AlexNet-style": alex.params},
+                       "steps": steps(results, train_images)}
+    return verdict
 
 
-def networks_reading(results: experiments.Results) -> str:
+def networks_reading(results: experiments.Results, train_images: int) -> str:
+    """The C7.2 networks in sentences: parameters against both references (what the verdict
+    judges), then the accuracies and times, named an illustration."""
     shuffle, mobile, alex = results[SHUFFLENET], results[MOBILENET], results[ALEXNET]
-    return (f"At {shuffle.macs / 1e6:.1f} M MACs the ShuffleNet-style network reaches "
-            f"{100 * shuffle.test_accuracy:.1f} % against {100 * mobile.test_accuracy:.1f} % for "
-            f"the MobileNet-style one ({mobile.macs / 1e6:.1f} M MACs); the AlexNet-style "
-            f"network, with {alex.macs / 1e6:.1f} M MACs, reaches "
+    fewer = [name for name, other in (("MobileNet-style", mobile), ("AlexNet-style", alex))
+             if shuffle.params < other.params]
+    seeds = min(len(v.runs) for v in (shuffle, mobile, alex))
+    return (f"At {shuffle.macs / 1e6:.1f} M MACs the ShuffleNet-style network holds "
+            f"{shuffle.params:,} parameters, against {mobile.params:,} for the MobileNet-style "
+            f"one at {mobile.macs / 1e6:.1f} M MACs and {alex.params:,} for the AlexNet-style "
+            f"one at {alex.macs / 1e6:.1f} M: "
+            + {2: "fewer than both.", 0: "more than both."}.get(
+                len(fewer), f"fewer than the {fewer[0]} one only, so whether it has "
+                            f"\"very few\" depends on the reference.")
+            + f" As an illustration only ({steps(results, train_images)} training steps on "
+            f"{train_images:,} images, {seeds} seed{'s' if seeds != 1 else ''}: too little "
+            f"training to measure accuracy, so no verdict rests on it), they reached "
+            f"{100 * shuffle.test_accuracy:.1f} %, {100 * mobile.test_accuracy:.1f} % and "
             f"{100 * alex.test_accuracy:.1f} %. On this CPU the ShuffleNet-style network's "
             f"forward pass takes {1000 * shuffle.latency.get('forward', float('nan')):.1f} ms per "
             f"batch against {1000 * mobile.latency.get('forward', float('nan')):.1f} ms for the "
@@ -184,7 +214,9 @@ def one_minute(c71: stats.Verdict, c72: stats.Verdict) -> str:
     return (f"A shuffle lets every output of two grouped layers see every input when g² ≤ C, "
             f"with no parameters or MACs (it is a memory copy). Accuracy at g = "
             f"{c71.numbers['groups']}, shuffle minus none: {c71.numbers['difference']} (C7.1 "
-            f"{c71.label}). C7.2: {c72.label}.")
+            f"{c71.label}). ShuffleNet's \"very few parameters\", counted against a "
+            f"MobileNet-style and an AlexNet-style net: C7.2 {c72.label} (its accuracy parts "
+            f"need more training than this build gives them, and are not judged).")
 
 
 # --- explorer -------------------------------------------------------------------------------

@@ -182,10 +182,21 @@ def field_and_coverage(model: nn.Module) -> tuple[int, float]:
     return receptive.receptive_field(layers).size, receptive.coverage(layers)
 
 
+def _ious(variant: experiments.Variant, c: int | None) -> list[float]:
+    return [run.result.miou if c is None else run.result.class_iou(c) for run in variant.runs]
+
+
 def class_iou(variant: experiments.Variant, c: int | None = None) -> float:
     """IoU of class ``c`` (None: the per-image mean IoU), mean over the variant's seeds."""
-    values = [run.result.miou if c is None else run.result.class_iou(c) for run in variant.runs]
+    values = _ious(variant, c)
     return sum(values) / len(values)
+
+
+def class_iou_sd(variant: experiments.Variant, c: int | None = None) -> float | None:
+    """The standard deviation of ``class_iou`` over the variant's seeds (None with one seed:
+    a spread that was not measured is not drawn as zero)."""
+    values = _ious(variant, c)
+    return float(torch.tensor(values).std()) if len(values) > 1 else None
 
 
 def schedule_table(results: experiments.Results) -> Table:
@@ -213,9 +224,12 @@ def schedule_table(results: experiments.Results) -> Table:
 
 
 def field_rows(results: experiments.Results) -> list[dict]:
-    """Each network's field and per-class IoU, for ``viz.dilation.plot_iou_against_field``."""
+    """Each network's field and per-class IoU (mean over seeds, and its standard deviation
+    under "<class> sd", None with one seed), for ``viz.dilation.plot_iou_against_field``."""
     return [{"schedule": v.name, "field": field_and_coverage(v.model)[0],
-             **{name: class_iou(v, c) for c, name in enumerate(CLASSES)}} for v in results]
+             **{name: class_iou(v, c) for c, name in enumerate(CLASSES)},
+             **{f"{name} sd": class_iou_sd(v, c) for c, name in enumerate(CLASSES)}}
+            for v in results]
 
 
 DECIDE_HINT = ("More seeds (the parameters cell's `seeds`) or the `full` profile (10,000 "

@@ -7,7 +7,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 from matplotlib.figure import Figure
-from matplotlib.patches import Rectangle
+from matplotlib.patches import Patch, Rectangle
 
 from convbook.viz.receptive import image_array, plot_erf
 from convbook.viz.style import PALETTE, family_colour, legend_outside
@@ -40,42 +40,69 @@ def plot_taps(image: torch.Tensor, dilations: list[int], kernel_size: int = 3) -
     return figure
 
 
+# plot_read_grids' shades (values on GRID_CMAP), darkest first, as its key names them
+GRID_CMAP = "Blues"
+SHADES = {"read by the unit": 1.0, "in the field, not read": 0.25, "outside the receptive field": 0.0}
+
+
 def plot_read_grids(grids: dict[str, torch.Tensor], coverages: dict[str, float],
                     side: int | None = None) -> Figure:
     """One panel per schedule: the input positions one output unit reads (dark) inside its
-    receptive field, all panels on the same scale (``side``: the largest field)."""
+    receptive field (light), all panels on the same scale (``side``: the largest field; the
+    palest shade is outside a smaller field), with a key to the three shades below."""
     side = side or max(g.shape[0] for g in grids.values())
-    figure, axes = plt.subplots(1, len(grids), figsize=(2.7 * len(grids), 3.1), squeeze=False)
+    figure, axes = plt.subplots(1, len(grids), figsize=(2.7 * len(grids), 3.5), squeeze=False)
     for ax, (name, grid) in zip(axes[0], grids.items()):
-        canvas = np.full((side, side), 0.0)
+        canvas = np.full((side, side), SHADES["outside the receptive field"])
         offset = (side - grid.shape[0]) // 2
-        canvas[offset:offset + grid.shape[0], offset:offset + grid.shape[1]] = 0.25
-        canvas[offset:offset + grid.shape[0], offset:offset + grid.shape[1]][grid.numpy()] = 1.0
-        ax.imshow(canvas, cmap="Blues", vmin=0, vmax=1, interpolation="nearest")
+        field = canvas[offset:offset + grid.shape[0], offset:offset + grid.shape[1]]
+        field[...] = SHADES["in the field, not read"]
+        field[grid.numpy()] = SHADES["read by the unit"]
+        ax.imshow(canvas, cmap=GRID_CMAP, vmin=0, vmax=1, interpolation="nearest")
         ax.set_title(f"rates {name}\n{grid.shape[0]}×{grid.shape[0]}, "
                      f"{coverages[name]:.0%} read")
         ax.set_xticks([])
         ax.set_yticks([])
         ax.grid(False)
-    figure.tight_layout()
+    figure.tight_layout(rect=(0, 0.1, 1, 1))
+    colours = plt.get_cmap(GRID_CMAP)
+    figure.legend(handles=[Patch(facecolor=colours(value), edgecolor="#999999", label=label)
+                           for label, value in SHADES.items()],
+                  loc="lower center", ncol=len(SHADES), frameon=False)
     return figure
 
 
 def plot_iou_against_field(rows: list[dict], classes: tuple[str, ...]) -> Figure:
     """Per-class IoU (mean over seeds) against receptive field, one marker per schedule and
-    one panel per class."""
+    one panel per class; a bar of one standard deviation over seeds where a row gives it
+    (``"<class> sd"``; none where it is missing or None, i.e. one seed)."""
     figure, axes = plt.subplots(1, len(classes), figsize=(3.2 * len(classes) + 1.8, 3.2),
                                 sharey=True, squeeze=False)
+    xs = _dodged([row["field"] for row in rows])
     for ax, name in zip(axes[0], classes):
-        for row in rows:
-            ax.scatter(row["field"], 100 * row[name], s=50, label=row["schedule"],
-                       color=family_colour(row["schedule"]), zorder=3)
+        for x, row in zip(xs, rows):
+            colour = family_colour(row["schedule"])
+            ax.scatter(x, 100 * row[name], s=50, label=row["schedule"], color=colour, zorder=3)
+            spread = row.get(f"{name} sd")
+            if spread is not None:
+                ax.errorbar(x, 100 * row[name], yerr=100 * spread, color=colour, capsize=3,
+                            linewidth=1.2, zorder=2)
         ax.set_title(f"{name} pixels")
         ax.set_xlabel("receptive field (pixels)")
     axes[0][0].set_ylabel("IoU (%)")
     legend_outside(axes[0][-1])
     figure.tight_layout()
     return figure
+
+
+def _dodged(fields: list[float], step: float = 0.8) -> list[float]:
+    """Each field, moved sideways by ``step`` pixels per other schedule sharing it, so that
+    points (and their bars) at one field sit side by side instead of on top of each other."""
+    out = []
+    for i, field in enumerate(fields):
+        same = [j for j, other in enumerate(fields) if other == field]
+        out.append(field + step * (same.index(i) - (len(same) - 1) / 2))
+    return out
 
 
 def plot_rings(images: torch.Tensor, targets: torch.Tensor, count: int = 4,

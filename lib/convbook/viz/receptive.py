@@ -9,6 +9,7 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 from matplotlib.ticker import MaxNLocator
 
+from convbook.errors import ConfigError
 from convbook.viz.style import PALETTE, legend_outside
 
 
@@ -60,11 +61,14 @@ def plot_fields_on_image(
 
 
 def plot_erf(erf: torch.Tensor, analytic_size: int | None = None, title: str = "", ax=None) -> Figure:
-    """Heat map of an effective receptive field, with the analytic square drawn over it."""
+    """Heat map of an effective receptive field, with the analytic square drawn over it. The
+    colour scale runs from 0 to 1: maps from ``receptive.effective_receptive_field`` are
+    divided by their own peak."""
     if ax is None:
         _, ax = plt.subplots(figsize=(3.2, 3.2))
     h, w = erf.shape
-    ax.imshow(erf.numpy(), cmap="magma", interpolation="nearest")
+    ax.imshow(erf.numpy(), cmap="magma", interpolation="nearest", vmin=0.0,
+              vmax=max(1.0, float(erf.max())))
     if analytic_size is not None:
         c = (w - 1) / 2, (h - 1) / 2
         half = analytic_size / 2
@@ -77,18 +81,29 @@ def plot_erf(erf: torch.Tensor, analytic_size: int | None = None, title: str = "
     return ax.figure
 
 
+def sqrt_scale(depths: list[int], sizes: list[float]) -> float:
+    """The ``c`` of ``size ≈ c·√depth`` that fits the measured sizes best (least squares over
+    every point): Luo et al.'s growth law, placed where the data are rather than at one point."""
+    if len(depths) != len(sizes) or not depths:
+        raise ConfigError(f"sqrt_scale needs as many sizes as depths (at least one), got "
+                          f"{len(depths)} depths and {len(sizes)} sizes")
+    if any(d <= 0 for d in depths):
+        raise ConfigError(f"depths must be positive, got {list(depths)}")
+    return sum(s * d ** 0.5 for d, s in zip(depths, sizes)) / sum(depths)
+
+
 def plot_growth(depths: list[int], series: dict[str, list[float]], ylabel: str, ax=None) -> Figure:
-    """Lines of several quantities against depth (e.g. analytic and effective RF size)."""
+    """Lines of several quantities against depth (e.g. analytic and effective RF size). A series
+    named "effective ..." also gets Luo et al.'s c·√layers, ``c`` fitted to all its points."""
     if ax is None:
         _, ax = plt.subplots(figsize=(4.5, 3.2))
     for label, values in series.items():
         ax.plot(depths, values, marker="o", label=label)
     if "effective" in " ".join(series) and len(depths) > 1:
-        # Luo et al.: the effective field grows like sqrt(depth); scaled to the first point
         name = next(n for n in series if "effective" in n)
-        first = series[name][0] / depths[0] ** 0.5
-        ax.plot(depths, [first * d ** 0.5 for d in depths], color="#777777", linestyle=":",
-                label="∝ √layers (Luo et al.)")
+        scale = sqrt_scale(depths, series[name])
+        ax.plot(depths, [scale * d ** 0.5 for d in depths], color="#777777", linestyle=":",
+                label=f"{scale:.1f}·√layers, fitted (Luo et al.)")
     ax.set_xlabel("layers")
     ax.set_ylabel(ylabel)
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
@@ -96,18 +111,26 @@ def plot_growth(depths: list[int], series: dict[str, list[float]], ylabel: str, 
     return ax.figure
 
 
+PEAK_LABEL = "|gradient| ÷ this map's peak"
+
+
 def plot_erf_row(maps: list[torch.Tensor], analytic_sizes: list[int], titles: list[str],
-                 crop: int | None = None) -> Figure:
-    """Several effective receptive fields side by side, each with its analytic square.
+                 crop: int | None = None, colorbar: str | None = PEAK_LABEL) -> Figure:
+    """Several effective receptive fields side by side, each with its analytic square, and one
+    colour bar (``colorbar``: its label; None for none) for the 0-to-1 scale they share.
 
     ``crop`` shows only the centred square of that side, so small fields stay visible.
     """
     if crop is not None:
         maps = [_centre_crop(m, crop) for m in maps]
-    figure, axes = plt.subplots(1, len(maps), figsize=(2.6 * len(maps), 2.9), squeeze=False)
+    figure, axes = plt.subplots(1, len(maps), figsize=(2.6 * len(maps) + 0.6, 2.9),
+                                squeeze=False)
     for ax, erf, size, title in zip(axes[0], maps, analytic_sizes, titles):
         plot_erf(erf, size, title, ax=ax)
     figure.tight_layout()
+    if colorbar:
+        bar = figure.colorbar(axes[0][-1].images[0], ax=list(axes[0]), fraction=0.03, pad=0.02)
+        bar.set_label(colorbar)
     return figure
 
 
