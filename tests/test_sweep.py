@@ -47,7 +47,7 @@ def test_best_rate_is_the_highest_mean_and_ties_go_to_the_lower_rate():
     assert s.recipe("a").lr == 0.2 and s.recipe("a").epochs == RECIPE.epochs
     assert s.edge() == ["b"]
     text = s.describe()
-    assert "chosen: a 0.2, b 0.1" in text and "edge of the sweep" in text and "b" in text
+    assert "chosen: a: 0.2; b: 0.1" in text and "edge of the sweep" in text and "b" in text
     row = s.table().rows[0]
     assert row == {"variant": "a", "lr 0.1": 60.0, "lr 0.2": 70.0, "lr 0.4": 15.0, "chosen lr": 0.2}
     with pytest.raises(ConfigError, match="no variant 'c'"):

@@ -84,7 +84,7 @@ class Sweep:
 
     def describe(self) -> str:
         """One sentence for the page: what was swept, on what, and what each arm got."""
-        chosen = ", ".join(f"{name} {rate:g}" for name, rate in self.best.items())
+        chosen = "; ".join(f"{name}: {rate:g}" for name, rate in self.best.items())
         seeds = len(next(iter(next(iter(self.accuracy.values())).values())))
         text = (f"Learning rates {', '.join(f'{r:g}' for r in self.rates)} were tried for each "
                 f"network on {self.data} ({seeds} seed{'s' if seeds != 1 else ''}; the test "
