@@ -44,8 +44,7 @@ DESIGNS = tuple(WIDTH_STEP)
 LR_FACTOR = 1 / 3
 # The task every comparison of designs trains on, per profile: (training images, test images,
 # epochs), None keeping the profile's. Depthwise and grouped layers are slow per MAC on a CPU,
-# so `book` shrinks it. Chapters 7 and 11 both use it, so a whole-book build trains chapter 7's
-# ShuffleNet-style networks once and chapter 11 reads them from the run cache.
+# so `book` shrinks it (chapter 7's C7.2 networks, an illustration at this size).
 TASK = {"book": (1_500, 2_500, 3)}
 # The ShuffleNet-style network's base width, which sets the MACs the other designs are matched to.
 REFERENCE_WIDTH = {"smoke": 48, "book": 48, "full": 128}
