@@ -15,9 +15,9 @@ from convbook.blocks.convnext import ConvNeXtBlock, LayerNorm2d
 from convbook.blocks.regnet import XBlock
 from convbook.blocks.weighted import GATE_BIAS, DenseWeightedStage, WeightedBlock, weighted_blocks
 from convbook.chapters import c11_reflections as c11
+from convbook.data import CifarData
 from convbook.errors import ConfigError
 from convbook.tables import Html, Table
-from convbook.data import CifarData
 from convbook.train import RECIPE, DivergedError, sgd_schedule
 from convbook.viz import summary as summary_viz
 

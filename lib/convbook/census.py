@@ -300,9 +300,9 @@ class ShuffleCounter(TorchFunctionMode):
         tensor = args[0] if args else kwargs.get("input")
         if isinstance(tensor, torch.Tensor) and tensor.dim() == 5:
             axes = self._swapped_axes(func, args, kwargs)
-            if axes and len(axes) == 2 and all(isinstance(a, int) for a in axes):
-                if tuple(sorted(a % 5 for a in axes)) in self._CHANNEL_AXES:
-                    self.shuffles += 1
+            if (axes and len(axes) == 2 and all(isinstance(a, int) for a in axes)
+                    and tuple(sorted(a % 5 for a in axes)) in self._CHANNEL_AXES):
+                self.shuffles += 1
         return func(*args, **kwargs)
 
 

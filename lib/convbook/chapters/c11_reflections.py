@@ -140,7 +140,8 @@ def sweep(compare: Callable, variants: dict, data, recipe, seed: int,
     """Train every sweep variant on ``seed`` by ``compare`` (``setup.compare``): name -> its
     Variant, or None where training diverged (a loss that is not a number). A divergence stops
     the comparison it happens in, so the runs are then trained (or loaded) one by one."""
-    options = dict(recipe=recipe, seeds=[seed], latency=False, record_as="lr sweep")
+    # record=False: sweep runs only choose a rate, they are not results of the book
+    options = {"recipe": recipe, "seeds": [seed], "latency": False, "record": False}
     try:
         return {v.name: v for v in compare(variants, data, **options)}
     except DivergedError:
@@ -237,7 +238,7 @@ def verdict_q1(results: experiments.Results, rates: dict[str, float] | None = No
         label = stats.REFUTED
     else:
         label = stats.INCONCLUSIVE
-    at = (f", each at the learning rate the sweep chose ("
+    at = (", each at the learning rate the sweep chose ("
           + ", ".join(f"{n} {lr:g}" for n, lr in rates.items()) + ")") if rates else ""
     text = (f"Mean training loss over the run, how much lower than identity's (paired by seed, "
             f"{stats.percent(confidence)} intervals so that the {len(others)} comparisons share "
@@ -286,7 +287,7 @@ def q1_table(results: experiments.Results, rates: dict[str, float]) -> Table:
         errors = [r.final_train_error for r in variant.runs if r.final_train_error is not None]
         spread = len(areas) > 1
 
-        def show(values, digits=3):
+        def show(values, digits=3, spread=spread):
             text = f"{_mean(values):.{digits}f}"
             return text + (f" ± {torch.tensor(values).std().item():.{digits}f}" if spread else "")
 
