@@ -1,6 +1,7 @@
 """What squeeze-and-excitation blocks learn: the channel weights they give each image.
 
-``collect`` runs images through a model and records, for every SE block, the weight it gives
+``collect`` runs images through a model and records, for every channel gate (an SE block, or
+one of the simpler gates of ``blocks.se`` chapter 8 compares it with), the weight it gives
 each channel of each image. ``class_specificity`` measures how much of the weights' spread lies
 between classes: the share of variance explained by the class means (0: the same weights for
 every class; 1: every image of a class gets its class's weights exactly).
@@ -13,7 +14,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from convbook.blocks.se import SqueezeExcitation
+from convbook.blocks.se import CHANNEL_GATES
 from convbook.errors import ConfigError
 from convbook.train import normalize
 
@@ -21,7 +22,8 @@ from convbook.train import normalize
 @torch.no_grad()
 def collect(model: nn.Module, images: torch.Tensor, batch_size: int = 500,
             what: str = "weights") -> list[torch.Tensor]:
-    """For each SE block (input side first), an N x C tensor of its channel weights
+    """For each channel gate (SE block or ``blocks.se``'s simpler gates; input side first), an
+    N x C tensor of its channel weights
     (``what="weights"``) or of the squeezed features they are computed from, each channel's
     mean over the map (``what="squeeze"``)."""
     if what not in ("weights", "squeeze"):
@@ -30,10 +32,12 @@ def collect(model: nn.Module, images: torch.Tensor, batch_size: int = 500,
 
 
 def _record(model: nn.Module, images: torch.Tensor, batch_size: int) -> dict[str, list[torch.Tensor]]:
-    """Weights and squeezed features of every SE block, in one pass over ``images``."""
-    blocks = [m for m in model.modules() if isinstance(m, SqueezeExcitation)]
+    """Weights and squeezed features of every channel gate, in one pass over ``images``."""
+    blocks = [m for m in model.modules() if isinstance(m, CHANNEL_GATES)]
     if not blocks:
-        raise ConfigError("the model has no SqueezeExcitation blocks")
+        raise ConfigError(f"the model has no channel gates "
+                          f"({', '.join(g.__name__ for g in CHANNEL_GATES)}); build it with "
+                          f"one, e.g. nets.CifarResNet(14, 8, se_reduction=2)")
     chunks: dict[str, list[list[torch.Tensor]]] = {"weights": [[] for _ in blocks],
                                                    "squeeze": [[] for _ in blocks]}
     hooks = []
