@@ -7,7 +7,7 @@ from convbook.blocks.dense import DenseBlock, DenseLayer, Transition
 from convbook.blocks.grouped import TwoTowerFeatures
 from convbook.blocks.inception import Branches, Inception, NaiveInception
 from convbook.blocks.residual import BasicBlock, Bottleneck
-from convbook.blocks.se import SqueezeExcitation
+from convbook.blocks.se import ChannelGate, LocalChannelGate, SqueezeExcitation
 from convbook.blocks.separable import DepthwiseSeparable, InvertedResidual
 from convbook.blocks.shuffle import ChannelShuffle, ShuffleUnit, ShuffleV2Block, channel_shuffle
 
@@ -17,6 +17,7 @@ __all__ = [
     "Bottleneck",
     "BottleneckConv",
     "Branches",
+    "ChannelGate",
     "ChannelShuffle",
     "ConvBNAct",
     "DeformableConv2d",
@@ -25,6 +26,7 @@ __all__ = [
     "DepthwiseSeparable",
     "Inception",
     "InvertedResidual",
+    "LocalChannelGate",
     "NaiveInception",
     "ShuffleUnit",
     "ShuffleV2Block",
