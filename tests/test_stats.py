@@ -325,3 +325,34 @@ def test_paired_difference_is_quick_on_a_full_test_set():
     for _ in range(5):
         stats.paired_difference(a, b)
     assert (time.perf_counter() - start) / 5 < 0.25  # called dozens of times per build
+
+
+# --- Fisher's combination of independent p-values -----------------------------------------------
+
+def test_fisher_combined_by_hand():
+    assert stats.fisher_combined([0.3]) == pytest.approx(0.3)  # one value: unchanged
+    # two values: P(χ²₄ ≥ −2 ln(p1 p2)) = q (1 − ln q) with q = p1 p2
+    q = 0.05 * 0.2
+    assert stats.fisher_combined([0.05, 0.2]) == pytest.approx(q * (1 - math.log(q)), rel=1e-12)
+    assert stats.fisher_combined([1.0, 1.0, 1.0]) == 1.0
+    # three seeds that each point the same way, none alone below 0.05, combine below it
+    assert stats.fisher_combined([0.06, 0.08, 0.07]) < 0.02
+    # thousands of values and tiny ones stay finite
+    assert 0 < stats.fisher_combined([1 / 2001] * 50) < 1e-100
+    assert 0.2 < stats.fisher_combined([math.exp(-1)] * 2000) < 0.8  # each at its null mean
+    assert stats.fisher_combined([0.5] * 2000) > 0.999  # more null-like than chance
+
+
+def test_fisher_combined_rejects_at_its_level_under_the_null():
+    g = torch.Generator().manual_seed(0)
+    draws = torch.rand(4000, 5, generator=g, dtype=torch.float64).clamp_min(1e-12)
+    combined = torch.tensor([stats.fisher_combined(row.tolist()) for row in draws])
+    assert abs((combined < 0.05).double().mean().item() - 0.05) < 0.012
+    assert abs((combined < 0.25).double().mean().item() - 0.25) < 0.03
+
+
+@pytest.mark.parametrize("bad", [[], [0.0], [0.2, 1.5], [float("nan")], [True], "0.05", 0.05,
+                                 None, [0.1, "x"]])
+def test_fisher_combined_names_bad_input(bad):
+    with pytest.raises(ConfigError, match="p-value|p_values"):
+        stats.fisher_combined(bad)

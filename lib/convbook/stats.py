@@ -541,6 +541,39 @@ def seeds_needed(diff: Difference, effect: float, power: float = POWER,
     return high
 
 
+# --- combining independent tests -------------------------------------------------------------
+
+def fisher_combined(p_values: Sequence[float]) -> float:
+    """Fisher's combination of independent p-values (one per seed, say) into one: under the
+    joint null hypothesis (no effect in any of them) X = −2 Σ ln p_i follows χ² with 2k degrees
+    of freedom for k p-values, and the combined p-value is P(χ²₂ₖ ≥ X). For even degrees of
+    freedom that tail has a closed form, e^(−X/2) Σ_{j<k} (X/2)^j / j!, summed here in logs.
+
+    A permutation p-value (count + 1) / (permutations + 1) is never 0 and is a little
+    conservative (P(p ≤ a) ≤ a), so the combination stays valid, also conservative. One value
+    is returned unchanged. The p-values must come from independent data (different seeds'
+    networks), or the combination overstates the evidence."""
+    if isinstance(p_values, (str, bytes)) or not isinstance(p_values, (Sequence, torch.Tensor)):
+        raise ConfigError(f"fisher_combined needs a list of p-values, one per independent test "
+                          f"(e.g. [0.03, 0.2, 0.01]), got {p_values!r}")
+    values = list(p_values.tolist() if isinstance(p_values, torch.Tensor) else p_values)
+    if not values:
+        raise ConfigError("fisher_combined needs at least one p-value, got an empty list")
+    for i, p in enumerate(values):
+        if isinstance(p, bool) or not isinstance(p, Real) or not math.isfinite(p):
+            raise ConfigError(f"p_values[{i}] must be a number in (0, 1], got {p!r}")
+        if not 0 < p <= 1:
+            raise ConfigError(f"p_values[{i}] = {p!r} is outside (0, 1]; a p-value of 0 cannot "
+                              f"come from a permutation test, whose floor is 1 / (permutations "
+                              f"+ 1): pass (count + 1) / (permutations + 1)")
+    half = -sum(math.log(p) for p in values)  # X / 2
+    if half == 0:
+        return 1.0
+    logs = [-half + j * math.log(half) - math.lgamma(j + 1) for j in range(len(values))]
+    top = max(logs)
+    return min(1.0, math.exp(top) * math.fsum(math.exp(x - top) for x in logs))
+
+
 # --- labels ----------------------------------------------------------------------------------
 
 def label_difference(diff: Difference, direction: int = +1, smallest_effect: float = 0.0,
