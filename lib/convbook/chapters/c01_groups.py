@@ -545,7 +545,8 @@ def grouped_conv(in_channels: int = 16, out_channels: int = 16, groups: int = 4,
     figure, (left, right) = plt.subplots(1, 2, figsize=(7, 3.4))
     plot_wiring(matrix, groups, ax=left)
     left.set_title(f"groups = {groups}")
-    plot_connectivity(matrix, ax=right, title="which inputs each output sees")
+    plot_connectivity(matrix, ax=right, title="which inputs each output sees",
+                      kernel_size=kernel_size)
     figure.tight_layout()
     numbers = {
         "parameters (counted on the module)": f"{params:,}",
