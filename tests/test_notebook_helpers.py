@@ -114,3 +114,15 @@ def test_record_writers_in_two_processes_lose_nothing(tmp_path):
     entries = json.loads(path.read_text())
     assert len(entries) == 120
     assert not list(tmp_path.glob("*.tmp"))
+
+
+def test_a_verdict_on_its_own_seeds_is_recorded_with_them(tmp_path, monkeypatch):
+    path = tmp_path / "verdicts.json"
+    monkeypatch.setenv("CONVBOOK_VERDICTS", str(path))
+    setup = book.start("smoke", device="cpu")
+    book.record_verdict("99-test", stats.Verdict("C9.7", stats.CONFIRMED, "Held.",
+                                                 numbers={"seeds": [0, 1, 2, 3]}), setup)
+    book.record_verdict("99-test", stats.Verdict("C9.6", stats.CONFIRMED, "Held."), setup)
+    recorded = json.loads(path.read_text())
+    assert recorded["99-test:C9.7"]["seeds"] == [0, 1, 2, 3]
+    assert recorded["99-test:C9.6"]["seeds"] == setup.seeds

@@ -245,7 +245,10 @@ def record_verdict(chapter: str, v: stats.Verdict, setup: Setup | None = None) -
         return
     entry = {"chapter": chapter, **v.as_dict()}
     if setup is not None:
-        entry.update(profile=setup.profile.name, seeds=setup.seeds, device=setup.device.type,
+        # a verdict that trained its own list of seeds (chapter 1's towers) says so itself
+        seeds = v.numbers.get("seeds") if isinstance(v.numbers, dict) else None
+        seeds = seeds if isinstance(seeds, list) else setup.seeds
+        entry.update(profile=setup.profile.name, seeds=seeds, device=setup.device.type,
                      precision=setup.precision, versions=records.versions())
     records.update(path, f"{chapter}:{v.claim}", entry)
 
