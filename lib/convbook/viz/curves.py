@@ -59,16 +59,19 @@ def plot_table_column(table, x: str, y: str, ylabel: str | None = None, log: boo
 
 
 def plot_layer_norms(series: dict[str, list[float]], ylabel: str = "RMS gradient per weight",
-                     ax=None, boundaries: tuple[float, ...] = ()) -> Figure:
+                     ax=None, boundaries: tuple[float, ...] = (), style=None) -> Figure:
     """One line per network: a per-layer quantity against layer index, log scale; dotted
-    vertical lines at ``boundaries`` (e.g. between stages, where the width doubles)."""
+    vertical lines at ``boundaries`` (e.g. between stages, where the width doubles).
+    ``style(name)`` gives each line's plot options (colour, line style); by default the colour
+    of the name's family."""
     if ax is None:
         _, ax = plt.subplots(figsize=(5, 3.3))
     for x in boundaries:
         ax.axvline(x, color="#999999", linestyle=":", linewidth=1)
     for name, values in series.items():
+        options = style(name) if style is not None else {"color": family_colour(name)}
         ax.plot(range(1, len(values) + 1), values, marker="o", markersize=3, label=name,
-                color=family_colour(name))
+                **options)
     log_ticks(ax, "y")
     integer_ticks(ax)
     ax.set_xlabel("conv layer (input side first)")
@@ -77,17 +80,27 @@ def plot_layer_norms(series: dict[str, list[float]], ylabel: str = "RMS gradient
     return ax.figure
 
 
+def _mean_sd(values: list[float]) -> tuple[float, float]:
+    """Mean and standard deviation (0 for one value) of ``values``."""
+    mean = sum(values) / len(values)
+    if len(values) < 2:
+        return mean, 0.0
+    return mean, (sum((v - mean) ** 2 for v in values) / (len(values) - 1)) ** 0.5
+
+
 def plot_families_by_depth(results, families: tuple[str, ...], depths: tuple[int, ...]) -> Figure:
-    """Final training error (unaugmented training images, final weights, mean over seeds) and
-    test error against depth for variants named "<family> <depth>"."""
+    """Final training error (unaugmented training images, final weights) and test error against
+    depth for variants named "<family> <depth>": the mean over seeds, with error bars of one
+    standard deviation over seeds (none for a depth trained from one seed)."""
     figure, axes = plt.subplots(1, 2, figsize=(8.4, 3.3), sharey=False)
     for family in families:
         runs = [results[f"{family} {d}"] for d in depths]
-        train_error = [sum(x.final_train_error for x in r.runs) / len(r.runs) for r in runs]
         colour = family_colour(family)
-        axes[0].plot(depths, [100 * e for e in train_error], marker="o", label=family, color=colour)
-        axes[1].plot(depths, [100 * (1 - r.test_accuracy) for r in runs], marker="o",
-                     label=family, color=colour)
+        for ax, error in ((axes[0], lambda run: run.final_train_error),
+                          (axes[1], lambda run: 1 - run.test_accuracy)):
+            spread = [_mean_sd([100 * error(run) for run in variant.runs]) for variant in runs]
+            ax.errorbar(depths, [m for m, _ in spread], yerr=[sd for _, sd in spread],
+                        marker="o", capsize=3, label=family, color=colour)
     for ax, title in zip(axes, ("training error", "test error")):
         ax.set_xlabel("depth (layers)")
         ax.set_ylabel(f"{title} (%)")
