@@ -173,3 +173,89 @@ def test_early_epochs_can_train_on_smaller_images():
     assert len(result.history) == 2 and 0 <= result.test_accuracy <= 1
     with pytest.raises(ValueError, match="low_res_epochs"):
         train.RECIPE.with_(epochs=2, low_res_epochs=2)
+
+
+def test_whitened_stem_decorrelates_patches_and_stays_fixed():
+    """ci/bench_recipe.py's whitening candidate: the stem's paired filters see uncorrelated,
+    unit-variance responses on the training patches, and training does not move them."""
+    from convbook import nets
+
+    g = torch.Generator().manual_seed(0)
+    # correlated pixels: a smooth random image plus a little noise
+    base = torch.randint(0, 256, (64, 3, 8, 8), generator=g).float()
+    images = torch.nn.functional.interpolate(base, size=32, mode="bilinear")
+    images = (images + torch.randint(0, 8, images.shape, generator=g)).clamp(0, 255).to(torch.uint8)
+    model = nets.CifarNet(8)
+    stem = train.whiten_stem(model, images)
+    assert stem is train.first_image_conv(model) and stem.in_channels == 3
+    assert not stem.weight.requires_grad
+    w = stem.weight.detach().double()
+    assert torch.allclose(w[0::2], -w[1::2])  # each filter beside its negative
+    responses = torch.nn.functional.conv2d(train.normalize(images).double(), w[0::2])
+    flat = responses.transpose(0, 1).reshape(4, -1)
+    cov = torch.cov(flat)
+    # whitened: near-identity covariance (eps keeps the smallest directions slightly below 1)
+    assert torch.allclose(cov.diagonal(), torch.ones(4, dtype=torch.float64), atol=0.05)
+    assert (cov - torch.diag(cov.diagonal())).abs().max() < 0.05
+
+    labels = torch.randint(0, 10, (64,), generator=g)
+    before = stem.weight.detach().clone()
+    model = nets.CifarNet(8)
+    train.fit(model, (images, labels), None, train.RECIPE.with_(epochs=1, batch_size=16,
+                                                                whiten=True), progress=False)
+    stem = train.first_image_conv(model)
+    assert torch.equal(stem.weight.detach(), before)  # same data, same filters, never trained
+    assert stem.weight.requires_grad  # an ordinary model again after the run
+
+
+def test_alternating_flip_flips_each_image_every_other_epoch():
+    """With alternate_flip, an image seen flipped in one epoch is seen unflipped in the next
+    (crops aside): recorded through the augment function the loop calls."""
+    seen = []
+    original = train.augment
+
+    def recording(images, generator, pad=4, flip=None):
+        seen.append(flip.clone())
+        return original(images, generator, pad=pad, flip=flip)
+
+    g = torch.Generator().manual_seed(0)
+    images = torch.randint(0, 256, (16, 3, 32, 32), dtype=torch.uint8, generator=g)
+    labels = torch.randint(0, 10, (16,), generator=g)
+    train.augment = recording
+    try:
+        train.fit(_tiny_net_10(), (images, labels), None,
+                  train.RECIPE.with_(epochs=3, batch_size=16, alternate_flip=True),
+                  progress=False)
+    finally:
+        train.augment = original
+    assert len(seen) == 3
+    # one batch per epoch holds every image, in a new order each epoch: compare as sets of counts
+    assert 0 < int(seen[0].sum()) < 16
+    assert int(seen[1].sum()) == 16 - int(seen[0].sum())
+    assert int(seen[2].sum()) == int(seen[0].sum())
+    with pytest.raises(ValueError, match="alternate_flip"):
+        train.RECIPE.with_(alternate_flip="yes")
+
+
+def _tiny_net_10():
+    return nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.BatchNorm2d(8), nn.ReLU(),
+                         nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(8, 10))
+
+
+def test_bench_marks_a_recipe_that_meets_the_target_and_one_that_does_not():
+    """ci/bench_recipe.py's "target" column: today's accuracy in <= 60 % of the time, or 70 %."""
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parent.parent / "ci" / "bench_recipe.py"
+    spec = importlib.util.spec_from_file_location("bench_recipe", path)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    today = {"recipe": "today", "accuracy": 66.3, "spread": 0.4, "seconds": 30.0}
+    rows = [today,
+            {"recipe": "fast", "accuracy": 66.4, "spread": 0.2, "seconds": 17.0},
+            {"recipe": "fast, worse", "accuracy": 65.0, "spread": 0.2, "seconds": 15.0},
+            {"recipe": "better", "accuracy": 70.2, "spread": 0.2, "seconds": 29.0},
+            {"recipe": "slow", "accuracy": 66.5, "spread": 0.2, "seconds": 25.0}]
+    marks = {line.split("  ")[0]: line.split()[-1] for line in bench.table(rows).splitlines()[1:]}
+    assert marks == {"today": "-", "fast": "met", "fast, worse": "-", "better": "met", "slow": "-"}

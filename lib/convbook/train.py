@@ -56,6 +56,10 @@ _FLAG_FIELDS = {
     "augment": "True (random crop + flip; random flips of image and labels in "
                "segmentation.fit_dense) or False (no augmentation)",
     "flip_tta": "True (average each test image's logits with its mirror image's) or False",
+    "alternate_flip": "True (each image flipped in every other epoch, starting at random) or "
+                      "False (flipped at random in each epoch)",
+    "whiten": "True (the first convolution of the image starts as frozen whitening filters of "
+              "the training patches) or False (its default initialisation, trained)",
 }
 
 
@@ -97,6 +101,8 @@ class Recipe:
     ema: float = 0.0
     low_res_epochs: int = 0
     low_res: int = 20
+    alternate_flip: bool = False
+    whiten: bool = False
 
     def __post_init__(self) -> None:
         check_positive("epochs", self.epochs)
@@ -134,7 +140,9 @@ class Recipe:
                 f"smoothing {self.label_smoothing}, "
                 f"{'random crop + flip' if self.augment else 'no augmentation'}"
                 f"{', flip test-time augmentation' if self.flip_tta else ''}"
-                f"{f', weights averaged (EMA, decay {self.ema})' if self.ema else ''}")
+                f"{f', weights averaged (EMA, decay {self.ema})' if self.ema else ''}"
+                f"{', flips alternating by epoch' if self.alternate_flip else ''}"
+                f"{', whitened first convolution (frozen)' if self.whiten else ''}")
 
 
 RECIPE = Recipe()
@@ -199,9 +207,10 @@ def normalize(images: torch.Tensor) -> torch.Tensor:
     return (images.float() - mean) * inv_std
 
 
-def augment(images: torch.Tensor, generator: torch.Generator, pad: int = 4) -> torch.Tensor:
-    """Random crop (after ``pad`` pixels of zero padding) and random horizontal flip, per image,
-    done on the images' own device."""
+def augment(images: torch.Tensor, generator: torch.Generator, pad: int = 4,
+            flip: torch.Tensor | None = None) -> torch.Tensor:
+    """Random crop (after ``pad`` pixels of zero padding) and horizontal flip, per image, done
+    on the images' own device: at random, or where the boolean ``flip`` (one per image) says."""
     n, _, h, w = images.shape
     device = images.device
     padded = F.pad(images, (pad, pad, pad, pad))
@@ -211,8 +220,50 @@ def augment(images: torch.Tensor, generator: torch.Generator, pad: int = 4) -> t
     cols = (dx[:, None] + torch.arange(w, device=device))[:, None, :]
     batch = torch.arange(n, device=device)[:, None, None]
     cropped = padded.permute(0, 2, 3, 1)[batch, rows, cols].permute(0, 3, 1, 2)
-    flip = torch.rand(n, generator=generator, device=generator.device).to(device) < 0.5
-    return torch.where(flip[:, None, None, None], cropped.flip(3), cropped)
+    if flip is None:
+        flip = torch.rand(n, generator=generator, device=generator.device).to(device) < 0.5
+    return torch.where(flip.to(device)[:, None, None, None], cropped.flip(3), cropped)
+
+
+def first_image_conv(model: nn.Module) -> nn.Conv2d | None:
+    """The model's first dense convolution of the 3-channel image (its stem), or None."""
+    for module in model.modules():
+        if isinstance(module, nn.Conv2d) and module.in_channels == 3 and module.groups == 1:
+            return module
+    return None
+
+
+@torch.no_grad()
+def whiten_stem(model: nn.Module, images: torch.Tensor, eps: float = 5e-4,
+                patches: int = 50_000, seed: int = 0) -> nn.Conv2d | None:
+    """Set the stem's weights to whitening filters of the images' patches and freeze them
+    (airbench's patch-whitening initialisation, for any kernel size and dilation).
+
+    The patches the stem sees (its kernel and dilation, ``patches`` of them drawn at random
+    from normalised ``images``) give a covariance; its eigenvectors with the largest
+    eigenvalues, each divided by the square root of its eigenvalue (+ ``eps``), become the
+    filters, each with its negative beside it, so that a ReLU after the stem keeps both signs.
+    Filters beyond twice the patch dimension keep their default (random) initialisation; the
+    whole stem is frozen.
+    Returns the stem, or None when the model has no dense convolution of the image."""
+    conv = first_image_conv(model)
+    if conv is None:
+        return None
+    generator = torch.Generator().manual_seed(seed)
+    x = normalize(images[: min(len(images), 5_000)].cpu())
+    cols = F.unfold(x, conv.kernel_size, dilation=conv.dilation)  # N x (3 k k) x L
+    cols = cols.transpose(1, 2).reshape(-1, cols.shape[1]).double()
+    cols = cols[torch.randperm(len(cols), generator=generator)[:patches]]
+    values, vectors = torch.linalg.eigh(torch.cov(cols.T))  # ascending eigenvalues
+    order = values.flip(0).clamp(min=0)
+    filters = (vectors.flip(1) / (order + eps).sqrt()).T  # rows: largest eigenvalue first
+    pairs = min(conv.out_channels // 2, len(filters))
+    weight = conv.weight.detach().clone()
+    whitened = torch.stack([filters[:pairs], -filters[:pairs]], 1).reshape(2 * pairs, -1)
+    weight[: 2 * pairs] = whitened.view(2 * pairs, *weight.shape[1:]).to(weight)
+    conv.weight.copy_(weight)
+    conv.weight.requires_grad_(False)  # fit turns it back on when the run ends
+    return conv
 
 
 def amp_dtype(device: torch.device) -> torch.dtype:
@@ -619,6 +670,7 @@ def fit(
     steps_per_epoch = batch_count(len(labels), recipe.batch_size)
     seen = min(steps_per_epoch * recipe.batch_size, len(labels))  # images per epoch
     total_steps = recipe.epochs * steps_per_epoch
+    stem = whiten_stem(model, images, seed=seed) if recipe.whiten else None
     optimizer, scheduler = sgd_schedule(model, recipe, total_steps)
     criterion = nn.CrossEntropyLoss(label_smoothing=recipe.label_smoothing)
     scaler = grad_scaler(device, amp)
@@ -637,6 +689,9 @@ def fit(
         bar = tqdm(total=total_steps, desc=type(model).__name__, leave=False)
     step = 0
     first_loss = None
+    flips = None
+    if recipe.alternate_flip:  # each image's flip in the first epoch, at random
+        flips = torch.rand(len(labels), generator=generator, device=generator.device) < 0.5
     try:
         for epoch in range(recipe.epochs):
             model.train()
@@ -650,7 +705,8 @@ def fit(
                 idx = order[i : i + recipe.batch_size]
                 batch = images[idx]
                 if recipe.augment:
-                    batch = augment(batch, generator)
+                    flip = None if flips is None else flips[idx.to(flips.device)] ^ bool(epoch % 2)
+                    batch = augment(batch, generator, flip=flip)
                 x = normalize(batch)
                 if epoch < recipe.low_res_epochs:  # early epochs on smaller images: cheaper
                     x = F.interpolate(x, size=recipe.low_res, mode="bilinear",
@@ -689,6 +745,8 @@ def fit(
     finally:
         if bar is not None:
             bar.close()
+        if stem is not None:
+            stem.weight.requires_grad_(True)  # the trained model is an ordinary model again
     if averaged is not None:  # the run ends with the averaged weights
         model.load_state_dict(averaged.module.state_dict())
     if test is not None:
