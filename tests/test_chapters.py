@@ -2,7 +2,7 @@
 
 import pytest
 import torch
-from convbook import experiments, nets, profiles, stats
+from convbook import experiments, nets, profiles, stats, sweep
 from convbook.chapters import c02_kernels as c02
 from convbook.chapters import c03_inception as c03
 from convbook.chapters import c04_bottleneck as c04
@@ -189,24 +189,26 @@ class _FakeSetup:
     """Stands in for book.Setup: compare returns the planted results of the variants asked for,
     and records the recipe each call trained with."""
 
+    profile = profiles.get("book")
+
     def __init__(self, results):
         self.results, self.calls = results, []
 
-    def compare(self, variants, data, recipe=None):
+    def compare(self, variants, data, recipe=None, secondary=()):
         self.calls.append((sorted(variants), recipe.lr))
         return _results([self.results[name] for name in variants])
 
 
-def test_at_chosen_rates_trains_each_arm_at_its_rate_and_pairs_them():
+def test_compare_at_rates_trains_each_arm_at_its_rate_and_pairs_them():
     a, b = _correct(0.0)
     planted = {c04.BASIC: _variant(c04.BASIC, b), c04.BOTTLENECK: _variant(c04.BOTTLENECK, a)}
     variants = {c04.BASIC: None, c04.BOTTLENECK: None}
     same = _FakeSetup(planted)
-    merged = c04.at_chosen_rates(same, variants, None, _block_sweep())
+    merged = sweep.compare_at_rates(same, variants, None, _block_sweep().best)
     assert same.calls == [(sorted(variants), 0.3)]
     assert [v.name for v in merged] == [c04.BASIC, c04.BOTTLENECK]
     apart = _FakeSetup(planted)
-    merged = c04.at_chosen_rates(apart, variants, None, _block_sweep(0.15, 0.6))
+    merged = sweep.compare_at_rates(apart, variants, None, _block_sweep(0.15, 0.6).best)
     assert apart.calls == [([c04.BASIC], 0.15), ([c04.BOTTLENECK], 0.6)]
     assert [v.name for v in merged] == [c04.BASIC, c04.BOTTLENECK]
     assert merged.difference(c04.BOTTLENECK, c04.BASIC).seeds == 3
@@ -281,7 +283,7 @@ def test_rates_reading_says_what_was_chosen_and_warns_at_the_edge():
                     c06.XCEPTION: dict(zip(c06.RATES, xception))}
         return sweep.Sweep(c06.RATES, accuracy, profiles.get("book").recipe, "held-out images")
 
-    middle = c06.rates_reading(swept([[0.5], [0.6], [0.55]], [[0.5], [0.62], [0.6]]), 1000)
+    middle = sweep.reading(swept([[0.5], [0.6], [0.55]], [[0.5], [0.62], [0.6]]), 1000, c06.PROSE)
     assert ("chose 0.3 for the standard network and 0.3 for the network with Xception's unit"
             in middle)
     assert "1 seed;" in middle and "edge" not in middle
@@ -289,13 +291,13 @@ def test_rates_reading_says_what_was_chosen_and_warns_at_the_edge():
     assert "standard error of about 1.6 points" in middle
     assert ("moved 10.0 points for the standard network and 12.0 points for the network with "
             "Xception's unit" in middle)
-    edge = c06.rates_reading(swept([[0.5], [0.6], [0.65]], [[0.5], [0.62], [0.6]]), 1000)
+    edge = sweep.reading(swept([[0.5], [0.6], [0.65]], [[0.5], [0.62], [0.6]]), 1000, c06.PROSE)
     assert "0.6 for the standard network" in edge
     assert "For the standard network the best rate is at the edge" in edge
 
 
 def test_results_table_names_each_networks_rate():
-    table = c06.results_table(_c62(0.0), {c06.XCEPTION: 0.15})
+    table = sweep.results_table(_c62(0.0), {c06.XCEPTION: 0.15})
     assert dict(zip(table.column("variant"), table.column("learning rate"))) == {
         c06.STANDARD: "0.3", c06.MOBILENET: "0.3", c06.XCEPTION: "0.15"}
     assert "held-out training images" in table.caption
@@ -312,13 +314,13 @@ def test_compare_at_rates_trains_each_rate_once_and_keeps_the_order(monkeypatch)
     setup = type("FakeSetup", (), {"profile": profiles.get("book"),
                                    "compare": staticmethod(fake_compare)})()
     variants = {c06.STANDARD: None, c06.MOBILENET: None, c06.XCEPTION: None}
-    results = c06.compare_at_rates(setup, variants, None, {c06.STANDARD: 0.15,
-                                                          c06.XCEPTION: 0.15})
+    results = sweep.compare_at_rates(setup, variants, None, {c06.STANDARD: 0.15,
+                                                            c06.XCEPTION: 0.15})
     assert [v.name for v in results] == list(variants)
     assert sorted(calls) == [(0.15, [c06.STANDARD, c06.XCEPTION], []),
                              (0.3, [c06.MOBILENET], [])]
     with pytest.raises(ConfigError, match="not variants here"):
-        c06.compare_at_rates(setup, variants, None, {"dense": 0.1})
+        sweep.compare_at_rates(setup, variants, None, {"dense": 0.1})
 
 
 def test_unit_shapes_follow_real_modules():

@@ -75,3 +75,17 @@ def test_learning_rates_trains_each_variant_at_each_rate_and_records_nothing(tmp
     assert all(len(v) == 1 and 0 <= v[0] <= 1 for v in s.accuracy["n"].values())
     assert s.best["n"] in (0.05, 0.5) and "24 training images held out" in s.data
     assert not (tmp_path / "results.json").exists()  # a sweep is not a result of the chapter
+
+
+@pytest.mark.parametrize("held", [0, -5, 1.5, True, None])
+def test_reading_refuses_a_held_out_count_that_is_not_a_count(held):
+    s = _sweep({"a": {0.1: [0.5], 0.2: [0.6], 0.4: [0.55]}})
+    with pytest.raises(ConfigError, match="held is the number of held-out images"):
+        sweep.reading(s, held)
+
+
+def test_reading_names_variants_as_prose_does():
+    s = _sweep({"a": {0.1: [0.5], 0.2: [0.6], 0.4: [0.55]}})
+    text = sweep.reading(s, 1000, {"a": "the plain network"})
+    assert "chose 0.2 for the plain network" in text
+    assert "moved 10.0 points for the plain network" in text

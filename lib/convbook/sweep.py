@@ -5,13 +5,14 @@ the architectures (a net without batch norm, or one with zero-started offsets, m
 ``learning_rates`` trains every variant at a few rates on a split held out from the *training*
 images (``held_out``: the test set is never looked at), picks each variant's best rate by its
 mean held-out accuracy over seeds, and returns the table a chapter shows beside its verdict.
-The verdict's comparison then trains each arm at its chosen rate (``Sweep.recipe``) on the
-whole training set, scored on the test set as before.
+The verdict's comparison then trains each arm at its chosen rate (``compare_at_rates``) on
+the whole training set, scored on the test set as before.
 
-    sweep = sweep.learning_rates({"plain": ..., "residual": ...}, cifar, setup.profile,
-                                 rates=(0.1, 0.2, 0.4), seeds=[0, 1])
-    sweep.best            # {"plain": 0.2, "residual": 0.4}
-    sweep.table()         # variant x rate: held-out accuracy (mean over seeds)
+    chosen = sweep.learning_rates({"plain": ..., "residual": ...}, cifar, setup.profile,
+                                  rates=sweep.RATES, seeds=[0])
+    chosen.best           # {"plain": 0.15, "residual": 0.3}
+    chosen.table()        # variant x rate: held-out accuracy (mean over seeds)
+    results = sweep.compare_at_rates(setup, variants, cifar, chosen.best)
 """
 
 from __future__ import annotations
@@ -27,6 +28,8 @@ from convbook.errors import ConfigError
 from convbook.profiles import Profile
 from convbook.tables import Table
 from convbook.train import Recipe
+
+RATES = (0.15, 0.3, 0.6)  # the book's sweep: half, once and twice the recipe's rate
 
 
 def held_out(data: CifarData, size: int, seed: int = 0) -> CifarData:
@@ -96,6 +99,40 @@ class Sweep:
         return text
 
 
+def _and(items: list[str]) -> str:
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
+
+
+def reading(chosen: Sweep, held: int, names: dict[str, str] | None = None) -> str:
+    """What the sweep chose, on what, what the comparison does with it, and how much of the
+    gaps between rates the ``held`` held-out images' sampling alone could make. ``names``: how
+    prose names each variant (default: its key)."""
+    if isinstance(held, bool) or not isinstance(held, int) or held < 1:
+        raise ConfigError(f"held is the number of held-out images the sweep scored on, a whole "
+                          f"number >= 1, got {held!r}")
+    names = names or {}
+    seeds = {len(by_seed) for by_rate in chosen.accuracy.values() for by_seed in by_rate.values()}
+    chose = _and([f"{rate:g} for {names.get(name, name)}" for name, rate in chosen.best.items()])
+    text = (f"Scored on held-out training images ({chosen.data}; "
+            f"{_and([str(n) for n in sorted(seeds)])} seed{'s' if seeds != {1} else ''}; the "
+            f"test images were not used), the rates {_and([f'{r:g}' for r in chosen.rates])} "
+            f"chose {chose}. The comparison below trains each network at the rate chosen for it.")
+    edge = chosen.edge()
+    if edge:
+        text += (f" For {_and([names.get(name, name) for name in edge])} the best rate is at "
+                 f"the edge of those tried, so a rate beyond it might do better still.")
+    means = {name: [_mean(a) for a in by_rate.values()] for name, by_rate in chosen.accuracy.items()}
+    everything = [m for by_name in means.values() for m in by_name]
+    p = _mean(everything)
+    error = (p * (1 - p) / held) ** 0.5  # one accuracy's standard error on the held-out images
+    gaps = _and([f"{100 * (max(m) - min(m)):.1f} points for {names.get(n, n)}"
+                 for n, m in means.items()])
+    return text + (f" Each held-out accuracy has a standard error of about {100 * error:.1f} "
+                   f"points from its {held:,} images alone; from the best rate to the worst "
+                   f"the accuracy moved {gaps}: the sweep rules out a rate that is clearly wrong "
+                   f"for one network, not smaller differences.")
+
+
 def learning_rates(variants: dict, data: CifarData, profile: Profile,
                    rates: Sequence[float], seeds: Sequence[int] = (0,),
                    recipe: Recipe | None = None, held: int | None = None,
@@ -126,3 +163,38 @@ def learning_rates(variants: dict, data: CifarData, profile: Profile,
 
 def _mean(values: list[float]) -> float:
     return sum(values) / len(values)
+
+
+def compare_at_rates(setup, variants: dict, data, rates: dict[str, float],
+                     secondary: Sequence[str] = (), **options) -> experiments.Results:
+    """``setup.compare`` with each variant at its own learning rate (``rates``: name -> rate,
+    e.g. a sweep's ``best``; a variant not named trains at the profile's), one comparison per
+    distinct rate, merged in ``variants``' order as one ``Results`` so that the arms pair seed
+    by seed. ``secondary`` variants train from the first seed only; ``options`` go to every
+    ``setup.compare`` (e.g. ``latency=False``)."""
+    unknown = sorted(set(rates) - set(variants))
+    if unknown:
+        raise ConfigError(f"rates names {unknown}, which are not variants here; the variants "
+                          f"are {', '.join(variants)}")
+    base = setup.profile.recipe
+    by_rate: dict[float, list[str]] = {}
+    for name in variants:
+        by_rate.setdefault(float(rates.get(name, base.lr)), []).append(name)
+    parts = [setup.compare({name: variants[name] for name in names}, data,
+                           recipe=base.with_(lr=rate),
+                           secondary=[name for name in secondary if name in names], **options)
+             for rate, names in by_rate.items()]
+    found = {v.name: v for part in parts for v in part}
+    first = parts[0]
+    return experiments.Results([found[name] for name in variants], first.profile, base,
+                               first.data, first.device, first.seeds, first.precision,
+                               first.task)
+
+
+def results_table(results: experiments.Results, rates: dict[str, float]) -> Table:
+    """The comparison's table with each network's learning rate beside it."""
+    rows = [{**row, "learning rate": f"{rates.get(row['variant'], results.recipe.lr):g}"}
+            for row in results.rows()]
+    return Table(rows, caption=results.caption() + " Learning rates: each deciding network's "
+                 "chosen on held-out training images (the sweep above); any other network's is "
+                 "the book's.")

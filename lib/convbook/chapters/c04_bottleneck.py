@@ -104,23 +104,6 @@ def one_by_one_role(c: census.Census) -> str:
     return CUTS if into >= out_of else INVERTED
 
 
-def at_chosen_rates(setup, variants: dict, data, chosen: sweep.Sweep) -> experiments.Results:
-    """Every variant trained on ``data`` at the learning rate ``chosen`` picked for it (one
-    ``setup.compare`` per rate), as one ``Results`` so the arms pair seed by seed."""
-    by_rate: dict[float, list[str]] = {}
-    for name in variants:
-        by_rate.setdefault(chosen.best[name], []).append(name)
-    parts = [setup.compare({name: variants[name] for name in names}, data,
-                           recipe=chosen.recipe(names[0]))
-             for names in by_rate.values()]
-    if len(parts) == 1:
-        return parts[0]
-    found = {v.name: v for part in parts for v in part.variants}
-    first = parts[0]
-    return experiments.Results([found[name] for name in variants], first.profile, first.recipe,
-                               first.data, first.device, first.seeds, first.precision, first.task)
-
-
 def blocks_reading(results: experiments.Results) -> str:
     basic, bottle = results[BASIC], results[BOTTLENECK]
     step = (bottle.latency["forward_backward"] / basic.latency["forward_backward"]

@@ -20,9 +20,7 @@ from torch import nn
 from convbook import experiments, measure, nets, stats, sweep
 from convbook.blocks.validate import check_positive
 from convbook.book import Setup
-from convbook.errors import ConfigError
 from convbook.explore import View, labels
-from convbook.tables import Table
 from convbook.viz.style import PALETTE, log_ticks
 
 CHAPTER = "06-separable"
@@ -111,40 +109,7 @@ def time_reading(pair: SameWidth) -> str:
 XCEPTION_GAIN = stats.Published(0.008, "Chollet 2017, Tables 1 and 3: Xception 79.0 % against "
                                         "Inception V3's 78.2 % ImageNet top-1")
 # The learning rates each deciding network's sweep tries: the book's 0.3 and a factor of 2 either way.
-RATES = (0.15, 0.3, 0.6)
-
-
-def compare_at_rates(setup: Setup, variants: dict, data, rates: dict[str, float],
-                     secondary: tuple[str, ...] | list[str] = ()) -> experiments.Results:
-    """``setup.compare`` with each variant at its own learning rate (``rates``: name -> rate;
-    a variant not named trains at the profile's), one comparison per distinct rate, merged in
-    ``variants``' order. ``secondary`` variants train from the first seed only."""
-    unknown = sorted(set(rates) - set(variants))
-    if unknown:
-        raise ConfigError(f"rates names {unknown}, which are not variants here; the variants "
-                          f"are {', '.join(variants)}")
-    base = setup.profile.recipe
-    by_rate: dict[float, list[str]] = {}
-    for name in variants:
-        by_rate.setdefault(float(rates.get(name, base.lr)), []).append(name)
-    parts = [setup.compare({name: variants[name] for name in names}, data,
-                           recipe=base.with_(lr=rate),
-                           secondary=[name for name in secondary if name in names])
-             for rate, names in by_rate.items()]
-    found = {v.name: v for part in parts for v in part}
-    first = parts[0]
-    return experiments.Results([found[name] for name in variants], first.profile, base,
-                               first.data, first.device, first.seeds, first.precision,
-                               first.task)
-
-
-def results_table(results: experiments.Results, rates: dict[str, float]) -> Table:
-    """The comparison's table with each network's learning rate beside it."""
-    rows = [{**row, "learning rate": f"{rates.get(row['variant'], results.recipe.lr):g}"}
-            for row in results.rows()]
-    return Table(rows, caption=results.caption() + " Learning rates: each deciding network's "
-                 "chosen on held-out training images (the sweep above); any other network's is "
-                 "the book's.")
+RATES = sweep.RATES
 
 
 # each network as prose names it
@@ -158,34 +123,6 @@ def _and(items: list[str]) -> str:
 
 def _rates_text(rates: dict[str, float]) -> str:
     return _and([f"{rate:g} for {PROSE.get(name, name)}" for name, rate in rates.items()])
-
-
-def rates_reading(chosen: sweep.Sweep, held: int) -> str:
-    """What the learning-rate sweep chose, on what, what the comparison does with it, and how
-    much of the gaps between rates the ``held`` held-out images' sampling alone could make."""
-    check_positive("held", held)
-    seeds = {len(by_seed) for by_rate in chosen.accuracy.values() for by_seed in by_rate.values()}
-    text = (f"Scored on held-out training images ({chosen.data}; "
-            f"{_and([str(n) for n in sorted(seeds)])} seed{'s' if seeds != {1} else ''}; the "
-            f"test images were not used), the rates {_and([f'{r:g}' for r in chosen.rates])} "
-            f"chose {_rates_text(chosen.best)}. The comparison below trains each network at the "
-            f"rate chosen for it.")
-    edge = chosen.edge()
-    if edge:
-        text += (f" For {_and([PROSE.get(name, name) for name in edge])} the best rate is at "
-                 f"the edge of those tried, so a rate beyond it might do better still.")
-    accuracies = [sum(a) / len(a) for by_rate in chosen.accuracy.values() for a in by_rate.values()]
-    gaps = {name: max(sum(a) / len(a) for a in by_rate.values()) -
-            min(sum(a) / len(a) for a in by_rate.values())
-            for name, by_rate in chosen.accuracy.items()}
-    p = sum(accuracies) / len(accuracies)
-    error = (p * (1 - p) / held) ** 0.5  # one accuracy's standard error on the held-out images
-    return text + (f" Each held-out accuracy has a standard error of about {100 * error:.1f} "
-                   f"points from its {held:,} images alone; from the best rate to the worst "
-                   f"the accuracy moved "
-                   f"{_and([f'{100 * g:.1f} points for {PROSE.get(n, n)}' for n, g in gaps.items()])}: "
-                   f"the sweep rules out a rate that is clearly wrong for one network, not "
-                   f"smaller differences.")
 
 
 def verdict_c62(results: experiments.Results, rates: dict[str, float] | None = None
