@@ -181,6 +181,25 @@
       }
       edges(box);
     });
+    uniqueRegionLabels();
+  }
+
+  /* Two regions with one label are one landmark to a screen reader's list of them (axe:
+     landmark-unique): a repeated label gets its position on the page, "(2 of 3)". */
+  function uniqueRegionLabels() {
+    var byLabel = {};
+    document.querySelectorAll('[role="region"][aria-label]').forEach(function (region) {
+      var label = region.dataset.convbookLabel || region.getAttribute("aria-label");
+      region.dataset.convbookLabel = label;
+      (byLabel[label] = byLabel[label] || []).push(region);
+    });
+    Object.keys(byLabel).forEach(function (label) {
+      var regions = byLabel[label];
+      if (regions.length < 2) { return; }
+      regions.forEach(function (region, i) {
+        region.setAttribute("aria-label", label + " (" + (i + 1) + " of " + regions.length + ")");
+      });
+    });
   }
 
   function edges(box) {
