@@ -96,6 +96,7 @@ def main(argv=None) -> None:
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--only", nargs="*", help="candidate names to run (today's always runs)")
     args = parser.parse_args(argv)
+    os.environ.setdefault("CONVBOOK_PROGRESS", "0")  # a table, not a thousand progress bars
     recipes = CANDIDATES
     if args.only:
         first = next(iter(CANDIDATES))
