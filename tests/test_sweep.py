@@ -89,3 +89,92 @@ def test_reading_names_variants_as_prose_does():
     text = sweep.reading(s, 1000, {"a": "the plain network"})
     assert "chose 0.2 for the plain network" in text
     assert "moved 10.0 points for the plain network" in text
+
+
+def test_held_out_splits_rings_into_rings():
+    """Chapter 9's sweep: the split of a segmentation set keeps its kind (and its pixel labels)."""
+    from convbook import synthetic
+
+    rings = synthetic.ring_data(24, 8)
+    split = sweep.held_out(rings, 6, seed=1)
+    assert isinstance(split, synthetic.RingData)
+    assert len(split.train[0]) == 18 and len(split.test[0]) == 6
+    assert split.test[1].shape[1:] == rings.train[1].shape[1:]  # a label per pixel
+    held = {bytes(x.numpy().tobytes()) for x in split.test[0]}
+    assert held <= {bytes(x.numpy().tobytes()) for x in rings.train[0]}
+    assert not held & {bytes(x.numpy().tobytes()) for x in rings.test[0]}
+
+
+def test_a_segmentation_sweep_names_its_score_and_claims_no_binomial_error():
+    s = sweep.Sweep((0.1, 0.2, 0.4), {"a": {0.1: [0.5], 0.2: [0.6], 0.4: [0.55]}}, RECIPE,
+                    "rings", metric="mean IoU")
+    assert "held-out mean IoU (%)" in s.table().caption
+    text = sweep.reading(s, 500)
+    assert "held-out mean IoU moved 10.0 points for a" in text
+    assert "standard error" not in text
+
+
+def test_compare_at_rates_starts_from_the_recipe_it_is_given():
+    from convbook import segmentation
+
+    seen = []
+
+    class Called(Exception):
+        pass
+
+    class FakeSetup:
+        profile = profiles.get("book")
+
+        def compare(self, variants, data, recipe=None, secondary=(), **options):
+            seen.append((recipe.lr, recipe.batch_size, options.get("task")))
+            raise Called  # the call is all this test needs
+
+    dense = segmentation.DENSE_RECIPE
+    with pytest.raises(Called):
+        sweep.compare_at_rates(FakeSetup(), {"a": None}, None, {}, recipe=dense,
+                               task=segmentation.SEGMENTATION)
+    assert seen == [(dense.lr, dense.batch_size, segmentation.SEGMENTATION)]
+
+
+def _scored(correct_by_rate, base_lr=0.3):
+    """A sweep of one variant, one seed, from per-image 0/1 scores at each rate."""
+    accuracy = {"net": {r: [float(c.float().mean())] for r, c in correct_by_rate.items()}}
+    scores = {"net": {r: [c.float()] for r, c in correct_by_rate.items()}}
+    return sweep.Sweep(tuple(correct_by_rate), accuracy, RECIPE.with_(lr=base_lr),
+                       "held-out images", scores=scores)
+
+
+def _correct(right: int, n: int = 1000, seed: int = 0):
+    g = torch.Generator().manual_seed(seed)
+    c = torch.zeros(n)
+    c[torch.randperm(n, generator=g)[:right]] = 1
+    return c
+
+
+def test_a_rate_that_beats_the_recipes_only_by_noise_does_not_replace_it():
+    # 0.15 leads by 0.6 points on 1,000 images: far inside two standard errors
+    s = _scored({0.15: _correct(516, seed=1), 0.3: _correct(510, seed=2), 0.6: _correct(505, seed=3)})
+    assert s.leader == {"net": 0.15} and s.best == {"net": 0.3}
+    leader, diff, error = s.kept()["net"]
+    assert leader == 0.15 and abs(diff - 0.006) < 1e-9 and 0.015 < error < 0.03
+    text = sweep.reading(s, 1000)
+    assert "chose 0.3 for net" in text
+    assert "Net did best at 0.15 on the held-out images, but by 0.6 points" in text
+    assert "so it keeps 0.3" in text
+    assert s.edge() == []  # the kept rate is inside the sweep
+
+
+def test_a_rate_that_clearly_beats_the_recipes_replaces_it():
+    base = _correct(400, seed=2)
+    better = base.clone()
+    wrong = torch.nonzero(base == 0).flatten()[:150]
+    better[wrong] = 1  # right on every image 0.3 got right, and on 150 more
+    s = _scored({0.15: better, 0.3: base, 0.6: _correct(300, seed=4)})
+    assert s.best == {"net": 0.15} and s.kept() == {}
+    diff, error = s.margin("net", 0.15)
+    assert abs(diff - 0.15) < 1e-9 and diff > sweep.STANDARD_ERRORS * error
+
+
+def test_without_the_recipes_rate_in_the_sweep_the_leader_is_chosen():
+    s = _scored({0.1: _correct(516, seed=1), 0.2: _correct(510, seed=2)}, base_lr=0.3)
+    assert s.margin("net", 0.1) is None and s.best == {"net": 0.1}

@@ -17,8 +17,9 @@ the whole training set, scored on the test set as before.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 
@@ -30,12 +31,18 @@ from convbook.tables import Table
 from convbook.train import Recipe
 
 RATES = (0.15, 0.3, 0.6)  # the book's sweep: half, once and twice the recipe's rate
+# Another rate replaces the recipe's only if it beats it on the held-out images by more than
+# this many standard errors of the paired difference: a one-seed sweep on 1,000 images cannot
+# tell rates a point apart, and choosing among them by chance would move the verdicts.
+STANDARD_ERRORS = 2.0
 
 
-def held_out(data: CifarData, size: int, seed: int = 0) -> CifarData:
+def held_out(data, size: int, seed: int = 0):
     """The training images split in two: ``size`` of them (drawn at random, with ``seed``)
     become the "test" set the sweep scores on, the rest its training set. The real test set is
-    dropped, so nothing chosen with this data can have seen it."""
+    dropped, so nothing chosen with this data can have seen it. ``data`` is a ``CifarData`` or
+    any frozen dataclass with ``train`` and ``test`` pairs (chapter 9's rings); the split is of
+    the same kind."""
     images, labels = data.train
     if isinstance(size, bool) or not isinstance(size, int) or not 0 < size < len(labels):
         raise ConfigError(f"held_out needs a whole number of images between 1 and "
@@ -44,24 +51,66 @@ def held_out(data: CifarData, size: int, seed: int = 0) -> CifarData:
     order = torch.randperm(len(labels), generator=torch.Generator().manual_seed(seed))
     order = order.to(labels.device)
     held, kept = order[:size], order[size:]
-    return CifarData((images[kept], labels[kept]), (images[held], labels[held]),
-                     f"{data.source}, {size:,} training images held out for choosing")
+    if isinstance(data, CifarData):
+        return CifarData((images[kept], labels[kept]), (images[held], labels[held]),
+                         f"{data.source}, {size:,} training images held out for choosing")
+    return dataclasses.replace(data, train=(images[kept], labels[kept]),
+                               test=(images[held], labels[held]))
 
 
 @dataclass
 class Sweep:
-    """Held-out accuracy of each variant at each rate (mean and per seed), and each one's best."""
+    """Held-out score of each variant at each rate (mean and per seed), and each one's best.
+    ``metric`` names the score: "accuracy" for classification, "mean IoU" for segmentation."""
 
     rates: tuple[float, ...]
-    accuracy: dict[str, dict[float, list[float]]]  # variant -> rate -> accuracy per seed
+    accuracy: dict[str, dict[float, list[float]]]  # variant -> rate -> score per seed
     base: Recipe
     data: str
+    metric: str = "accuracy"
+    # variant -> rate -> one tensor of per-image held-out scores per seed (in seed order)
+    scores: dict[str, dict[float, list[torch.Tensor]]] | None = field(default=None, repr=False)
+
+    @property
+    def leader(self) -> dict[str, float]:
+        """Each variant's rate with the highest mean held-out score (ties: the lower rate)."""
+        return {name: max(self.rates, key=lambda r: (_mean(by_rate[r]), -r))
+                for name, by_rate in self.accuracy.items()}
+
+    def margin(self, name: str, rate: float) -> tuple[float, float] | None:
+        """``rate``'s held-out score minus the recipe's rate's for variant ``name``, paired over
+        the held-out images (per-image differences averaged over seeds), and the standard error
+        of that mean. None without per-image scores or when the recipe's rate was not tried."""
+        if self.scores is None or self.base.lr not in self.rates:
+            return None
+        by_rate = self.scores[name]
+        per_image = torch.stack([a - b for a, b in zip(by_rate[rate], by_rate[self.base.lr])])
+        diff = per_image.double().mean(0)  # one difference per image, averaged over seeds
+        return diff.mean().item(), (diff.std() / len(diff) ** 0.5).item()
 
     @property
     def best(self) -> dict[str, float]:
-        """Each variant's rate with the highest mean held-out accuracy (ties: the lower rate)."""
-        return {name: max(self.rates, key=lambda r: (_mean(by_rate[r]), -r))
-                for name, by_rate in self.accuracy.items()}
+        """Each variant's chosen rate: its leader where that beats the recipe's own rate on the
+        held-out images by more than ``STANDARD_ERRORS`` standard errors of the paired
+        difference, else the recipe's rate (the sweep catches a rate that is clearly wrong for
+        a network; it cannot choose among rates its images cannot tell apart). Without per-image
+        scores, or when the recipe's rate was not tried, the leader."""
+        chosen = {}
+        for name, rate in self.leader.items():
+            margin = None if rate == self.base.lr else self.margin(name, rate)
+            if margin is not None and margin[0] <= STANDARD_ERRORS * margin[1]:
+                rate = self.base.lr
+            chosen[name] = rate
+        return chosen
+
+    def kept(self) -> dict[str, tuple[float, float, float]]:
+        """Variants whose leader did not beat the recipe's rate by enough: name -> (leader,
+        margin, standard error)."""
+        out = {}
+        for name, rate in self.leader.items():
+            if rate != self.best[name]:
+                out[name] = (rate, *self.margin(name, rate))
+        return out
 
     def recipe(self, name: str) -> Recipe:
         """The base recipe at variant ``name``'s chosen rate."""
@@ -77,13 +126,13 @@ class Sweep:
         return [name for name, rate in self.best.items() if rate in (min(self.rates), max(self.rates))]
 
     def table(self) -> Table:
-        """One row per variant: held-out accuracy (%, mean over seeds) at each rate, and the
-        rate chosen."""
+        """One row per variant: held-out score (%, mean over seeds) at each rate, and the rate
+        chosen."""
         rows = [{"variant": name,
                  **{f"lr {rate:g}": round(100 * _mean(by_rate[rate]), 1) for rate in self.rates},
                  "chosen lr": self.best[name]}
                 for name, by_rate in self.accuracy.items()]
-        return Table(rows, caption=f"Learning-rate sweep: held-out accuracy (%), {self.data}")
+        return Table(rows, caption=f"Learning-rate sweep: held-out {self.metric} (%), {self.data}")
 
     def describe(self) -> str:
         """One sentence for the page: what was swept, on what, and what each arm got."""
@@ -97,6 +146,10 @@ class Sweep:
             text += (f" For {', '.join(at_edge)} the best rate is at the edge of the sweep, so a "
                      f"rate outside it might do better.")
         return text
+
+
+def _capital(text: str) -> str:
+    return text[:1].upper() + text[1:]
 
 
 def _and(items: list[str]) -> str:
@@ -117,23 +170,31 @@ def reading(chosen: Sweep, held: int, names: dict[str, str] | None = None) -> st
             f"{_and([str(n) for n in sorted(seeds)])} seed{'s' if seeds != {1} else ''}; the "
             f"test images were not used), the rates {_and([f'{r:g}' for r in chosen.rates])} "
             f"chose {chose}. The comparison below trains each network at the rate chosen for it.")
+    for name, (rate, diff, error) in chosen.kept().items():
+        text += (f" {_capital(names.get(name, name))} did best at {rate:g} on the held-out "
+                 f"images, but by {100 * diff:.1f} points over the recipe's {chosen.base.lr:g}, "
+                 f"within {STANDARD_ERRORS:g} standard errors ({100 * STANDARD_ERRORS * error:.1f} "
+                 f"points), so it keeps {chosen.base.lr:g}.")
     edge = chosen.edge()
     if edge:
         text += (f" For {_and([names.get(name, name) for name in edge])} the best rate is at "
                  f"the edge of those tried, so a rate beyond it might do better still.")
     means = {name: [_mean(a) for a in by_rate.values()] for name, by_rate in chosen.accuracy.items()}
+    gaps = _and([f"{100 * (max(m) - min(m)):.1f} points for {names.get(n, n)}"
+                 for n, m in means.items()])
+    if chosen.metric != "accuracy":  # no binomial error for a score like mean IoU
+        return text + (f" From the best rate to the worst the held-out {chosen.metric} moved "
+                       f"{gaps}.")
     everything = [m for by_name in means.values() for m in by_name]
     p = _mean(everything)
     error = (p * (1 - p) / held) ** 0.5  # one accuracy's standard error on the held-out images
-    gaps = _and([f"{100 * (max(m) - min(m)):.1f} points for {names.get(n, n)}"
-                 for n, m in means.items()])
     return text + (f" Each held-out accuracy has a standard error of about {100 * error:.1f} "
                    f"points from its {held:,} images alone; from the best rate to the worst "
                    f"the accuracy moved {gaps}: the sweep rules out a rate that is clearly wrong "
                    f"for one network, not smaller differences.")
 
 
-def learning_rates(variants: dict, data: CifarData, profile: Profile,
+def learning_rates(variants: dict, data, profile: Profile,
                    rates: Sequence[float], seeds: Sequence[int] = (0,),
                    recipe: Recipe | None = None, held: int | None = None,
                    **compare_options) -> Sweep:
@@ -152,13 +213,18 @@ def learning_rates(variants: dict, data: CifarData, profile: Profile,
     held = len(data.train[1]) // 5 if held is None else held
     split = held_out(data, held)
     accuracy: dict[str, dict[float, list[float]]] = {name: {} for name in variants}
+    scores: dict[str, dict[float, list[torch.Tensor]]] = {name: {} for name in variants}
     for rate in rates:
         results = experiments.compare(variants, split, profile, seeds=list(seeds),
                                       recipe=recipe.with_(lr=float(rate)), latency=False,
                                       record=False, **compare_options)
         for name in variants:
             accuracy[name][rate] = results[name].accuracies
-    return Sweep(rates, accuracy, recipe, split.describe())
+            runs = sorted(results[name].runs, key=lambda run: run.seed)
+            scores[name][rate] = [run.correct.float().cpu() for run in runs]
+    task = compare_options.get("task", experiments.CLASSIFICATION)
+    metric = task.metric.removeprefix("test ")  # "test accuracy" -> "accuracy"
+    return Sweep(rates, accuracy, recipe, split.describe(), metric, scores)
 
 
 def _mean(values: list[float]) -> float:
@@ -166,17 +232,19 @@ def _mean(values: list[float]) -> float:
 
 
 def compare_at_rates(setup, variants: dict, data, rates: dict[str, float],
-                     secondary: Sequence[str] = (), **options) -> experiments.Results:
+                     secondary: Sequence[str] = (), recipe: Recipe | None = None,
+                     **options) -> experiments.Results:
     """``setup.compare`` with each variant at its own learning rate (``rates``: name -> rate,
-    e.g. a sweep's ``best``; a variant not named trains at the profile's), one comparison per
+    e.g. a sweep's ``best``; a variant not named trains at the recipe's), one comparison per
     distinct rate, merged in ``variants``' order as one ``Results`` so that the arms pair seed
-    by seed. ``secondary`` variants train from the first seed only; ``options`` go to every
-    ``setup.compare`` (e.g. ``latency=False``)."""
+    by seed. ``recipe``: the base recipe (default: the profile's); ``secondary`` variants train
+    from the first seed only; ``options`` go to every ``setup.compare`` (e.g. ``latency=False``,
+    ``task=...``)."""
     unknown = sorted(set(rates) - set(variants))
     if unknown:
         raise ConfigError(f"rates names {unknown}, which are not variants here; the variants "
                           f"are {', '.join(variants)}")
-    base = setup.profile.recipe
+    base = recipe or setup.profile.recipe
     by_rate: dict[float, list[str]] = {}
     for name in variants:
         by_rate.setdefault(float(rates.get(name, base.lr)), []).append(name)
