@@ -279,9 +279,9 @@ def test_rates_reading_says_what_was_chosen_and_warns_at_the_edge():
     from convbook import sweep
 
     def swept(standard, xception):
-        accuracy = {c06.STANDARD: dict(zip(c06.RATES, standard)),
-                    c06.XCEPTION: dict(zip(c06.RATES, xception))}
-        return sweep.Sweep(c06.RATES, accuracy, profiles.get("book").recipe, "held-out images")
+        accuracy = {c06.STANDARD: dict(zip(sweep.RATES, standard)),
+                    c06.XCEPTION: dict(zip(sweep.RATES, xception))}
+        return sweep.Sweep(sweep.RATES, accuracy, profiles.get("book").recipe, "held-out images")
 
     middle = sweep.reading(swept([[0.5], [0.6], [0.55]], [[0.5], [0.62], [0.6]]), 1000, c06.PROSE)
     assert ("chose 0.3 for the standard network and 0.3 for the network with Xception's unit"

@@ -3,13 +3,14 @@
 A comparison of two architectures at one shared learning rate can measure the rate instead of
 the architectures (a net without batch norm, or one with zero-started offsets, may want another).
 ``learning_rates`` trains every variant at a few rates on a split held out from the *training*
-images (``held_out``: the test set is never looked at), picks each variant's best rate by its
-mean held-out accuracy over seeds, and returns the table a chapter shows beside its verdict.
+images (``held_out``: the test set is never looked at) and keeps the recipe's rate for each
+variant unless another beat it there by more than ``STANDARD_ERRORS`` standard errors of the
+paired difference (``Sweep.best``); it returns the table a chapter shows beside its verdict.
 The verdict's comparison then trains each arm at its chosen rate (``compare_at_rates``) on
 the whole training set, scored on the test set as before.
 
     chosen = sweep.learning_rates({"plain": ..., "residual": ...}, cifar, setup.profile,
-                                  rates=sweep.RATES, seeds=[0])
+                                  rates=sweep.rates_around(0.3), seeds=[0])
     chosen.best           # {"plain": 0.15, "residual": 0.3}
     chosen.table()        # variant x rate: held-out accuracy (mean over seeds)
     results = sweep.compare_at_rates(setup, variants, cifar, chosen.best)
@@ -28,9 +29,18 @@ from convbook.data import CifarData
 from convbook.errors import ConfigError
 from convbook.profiles import Profile
 from convbook.tables import Table
-from convbook.train import Recipe
+from convbook.train import DivergedError, Recipe
 
-RATES = (0.15, 0.3, 0.6)  # the book's sweep: half, once and twice the recipe's rate
+
+def rates_around(lr: float) -> tuple[float, float, float]:
+    """The book's sweep: half, once and twice a recipe's rate (``setup.profile.recipe.lr``:
+    0.3 in ``book``, 0.4 in ``full``), so the recipe's own rate is always among those tried."""
+    if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not lr > 0:
+        raise ConfigError(f"lr must be a positive learning rate, e.g. 0.3, got {lr!r}")
+    return (lr / 2, float(lr), lr * 2)
+
+
+RATES = rates_around(0.3)  # the book profile's sweep: 0.15, 0.3, 0.6
 # Another rate replaces the recipe's only if it beats it on the held-out images by more than
 # this many standard errors of the paired difference: a one-seed sweep on 1,000 images cannot
 # tell rates a point apart, and choosing among them by chance would move the verdicts.
@@ -70,6 +80,7 @@ class Sweep:
     metric: str = "accuracy"
     # variant -> rate -> one tensor of per-image held-out scores per seed (in seed order)
     scores: dict[str, dict[float, list[torch.Tensor]]] | None = field(default=None, repr=False)
+    held: int | None = None  # how many held-out images scored each run
 
     @property
     def leader(self) -> dict[str, float]:
@@ -84,6 +95,10 @@ class Sweep:
         if self.scores is None or self.base.lr not in self.rates:
             return None
         by_rate = self.scores[name]
+        if len(by_rate[rate]) != len(by_rate[self.base.lr]):
+            raise ConfigError(f"{name}: {len(by_rate[rate])} seeds at lr {rate:g} against "
+                              f"{len(by_rate[self.base.lr])} at the recipe's {self.base.lr:g}; "
+                              f"a paired margin needs the same seeds at both")
         per_image = torch.stack([a - b for a, b in zip(by_rate[rate], by_rate[self.base.lr])])
         diff = per_image.double().mean(0)  # one difference per image, averaged over seeds
         return diff.mean().item(), (diff.std() / len(diff) ** 0.5).item()
@@ -145,7 +160,7 @@ class Sweep:
         if at_edge:
             text += (f" For {', '.join(at_edge)} the best rate is at the edge of the sweep, so a "
                      f"rate outside it might do better.")
-        return text
+        return text + _kept_text(self, {})
 
 
 def _capital(text: str) -> str:
@@ -156,10 +171,22 @@ def _and(items: list[str]) -> str:
     return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
 
 
-def reading(chosen: Sweep, held: int, names: dict[str, str] | None = None) -> str:
+def _kept_text(chosen: Sweep, names: dict[str, str]) -> str:
+    """One sentence per variant whose best held-out rate did not beat the recipe's by enough."""
+    text = ""
+    for name, (rate, diff, error) in chosen.kept().items():
+        text += (f" {_capital(names.get(name, name))} did best at {rate:g} on the held-out "
+                 f"images, but by {100 * diff:.1f} points over the recipe's {chosen.base.lr:g}, "
+                 f"within {STANDARD_ERRORS:g} standard errors ({100 * STANDARD_ERRORS * error:.1f} "
+                 f"points), so it keeps {chosen.base.lr:g}.")
+    return text
+
+
+def reading(chosen: Sweep, held: int | None = None, names: dict[str, str] | None = None) -> str:
     """What the sweep chose, on what, what the comparison does with it, and how much of the
-    gaps between rates the ``held`` held-out images' sampling alone could make. ``names``: how
-    prose names each variant (default: its key)."""
+    gaps between rates the ``held`` held-out images' sampling alone could make (default: the
+    number the sweep recorded). ``names``: how prose names each variant (default: its key)."""
+    held = chosen.held if held is None else held
     if isinstance(held, bool) or not isinstance(held, int) or held < 1:
         raise ConfigError(f"held is the number of held-out images the sweep scored on, a whole "
                           f"number >= 1, got {held!r}")
@@ -170,11 +197,7 @@ def reading(chosen: Sweep, held: int, names: dict[str, str] | None = None) -> st
             f"{_and([str(n) for n in sorted(seeds)])} seed{'s' if seeds != {1} else ''}; the "
             f"test images were not used), the rates {_and([f'{r:g}' for r in chosen.rates])} "
             f"chose {chose}. The comparison below trains each network at the rate chosen for it.")
-    for name, (rate, diff, error) in chosen.kept().items():
-        text += (f" {_capital(names.get(name, name))} did best at {rate:g} on the held-out "
-                 f"images, but by {100 * diff:.1f} points over the recipe's {chosen.base.lr:g}, "
-                 f"within {STANDARD_ERRORS:g} standard errors ({100 * STANDARD_ERRORS * error:.1f} "
-                 f"points), so it keeps {chosen.base.lr:g}.")
+    text += _kept_text(chosen, names)
     edge = chosen.edge()
     if edge:
         text += (f" For {_and([names.get(name, name) for name in edge])} the best rate is at "
@@ -215,16 +238,40 @@ def learning_rates(variants: dict, data, profile: Profile,
     accuracy: dict[str, dict[float, list[float]]] = {name: {} for name in variants}
     scores: dict[str, dict[float, list[torch.Tensor]]] = {name: {} for name in variants}
     for rate in rates:
-        results = experiments.compare(variants, split, profile, seeds=list(seeds),
-                                      recipe=recipe.with_(lr=float(rate)), latency=False,
-                                      record=False, **compare_options)
+        trained = _at_rate(variants, split, profile, list(seeds), recipe.with_(lr=float(rate)),
+                           compare_options)
         for name in variants:
-            accuracy[name][rate] = results[name].accuracies
-            runs = sorted(results[name].runs, key=lambda run: run.seed)
+            if trained[name] is None:  # diverged: scored 0 on every held-out image
+                accuracy[name][rate] = [0.0] * len(seeds)
+                scores[name][rate] = [torch.zeros(held) for _ in seeds]
+                continue
+            accuracy[name][rate] = trained[name].accuracies
+            runs = sorted(trained[name].runs, key=lambda run: run.seed)
             scores[name][rate] = [run.correct.float().cpu() for run in runs]
     task = compare_options.get("task", experiments.CLASSIFICATION)
     metric = task.metric.removeprefix("test ")  # "test accuracy" -> "accuracy"
-    return Sweep(rates, accuracy, recipe, split.describe(), metric, scores)
+    described = (split.describe() if isinstance(split, CifarData) else
+                 f"{data.describe()}, {held:,} of the training images held out for choosing")
+    return Sweep(rates, accuracy, recipe, described, metric, scores, held)
+
+
+def _at_rate(variants: dict, data, profile: Profile, seeds: list[int], recipe: Recipe,
+             options: dict) -> dict:
+    """Every variant trained at ``recipe`` (not recorded as a result of the chapter). A rate at
+    which a network diverges is a finding of the sweep, not an error: that variant is None and
+    the others are trained one by one (finished runs are cached)."""
+    common = dict(seeds=seeds, recipe=recipe, latency=False, record=False, **options)
+    try:
+        results = experiments.compare(variants, data, profile, **common)
+        return {name: results[name] for name in variants}
+    except DivergedError:
+        out = {}
+        for name, build in variants.items():
+            try:
+                out[name] = experiments.compare({name: build}, data, profile, **common)[name]
+            except DivergedError:
+                out[name] = None
+        return out
 
 
 def _mean(values: list[float]) -> float:

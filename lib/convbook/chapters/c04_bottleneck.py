@@ -40,7 +40,6 @@ FORECAST_FROM = 2015  # architectures after GoogLeNet (2014), which introduced t
 # MACs, a network is said not to narrow through 1×1 layers at all.
 CUTS, INVERTED, KEEPS_WIDTH = "cut", "inverted", "keep width"
 NARROWING_FLOOR = 0.01
-SWEEP_RATES = (0.15, 0.3, 0.6)  # the recipe's 0.3, halved and doubled
 
 
 def claimed_counts(channels: int = 256, mid: int = 64, k: int = 3) -> tuple[int, int]:

@@ -17,7 +17,7 @@ import torch
 from matplotlib.patches import Polygon
 from torch import nn
 
-from convbook import experiments, measure, nets, stats, sweep
+from convbook import experiments, measure, nets, stats
 from convbook.blocks.validate import check_positive
 from convbook.book import Setup
 from convbook.explore import View, labels
@@ -108,9 +108,6 @@ def time_reading(pair: SameWidth) -> str:
 
 XCEPTION_GAIN = stats.Published(0.008, "Chollet 2017, Tables 1 and 3: Xception 79.0 % against "
                                         "Inception V3's 78.2 % ImageNet top-1")
-# The learning rates each deciding network's sweep tries: the book's 0.3 and a factor of 2 either way.
-RATES = sweep.RATES
-
 
 # each network as prose names it
 PROSE = {STANDARD: "the standard network", MOBILENET: "the network with MobileNet's unit",
