@@ -159,7 +159,7 @@ def test_a_rate_that_beats_the_recipes_only_by_noise_does_not_replace_it():
     assert leader == 0.15 and abs(diff - 0.006) < 1e-9 and 0.015 < error < 0.03
     text = sweep.reading(s, 1000)
     assert "chose 0.3 for net" in text
-    assert "Net did best at 0.15 on the held-out images, but by 0.6 points" in text
+    assert "For net the best held-out rate, 0.15, beat the recipe's 0.3 by 0.6 points" in text
     assert "so it keeps 0.3" in text
     assert s.edge() == []  # the kept rate is inside the sweep
 
@@ -178,3 +178,27 @@ def test_a_rate_that_clearly_beats_the_recipes_replaces_it():
 def test_without_the_recipes_rate_in_the_sweep_the_leader_is_chosen():
     s = _scored({0.1: _correct(516, seed=1), 0.2: _correct(510, seed=2)}, base_lr=0.3)
     assert s.margin("net", 0.1) is None and s.best == {"net": 0.1}
+
+
+def test_rates_around_a_profiles_rate_include_it():
+    assert sweep.rates_around(0.3) == sweep.RATES == (0.15, 0.3, 0.6)
+    assert sweep.rates_around(profiles.get("full").recipe.lr) == (0.2, 0.4, 0.8)
+    for bad in (0, -0.1, True, "0.3"):
+        with pytest.raises(ConfigError, match="positive learning rate"):
+            sweep.rates_around(bad)
+
+
+def test_a_rate_at_which_a_network_diverges_scores_zero(tmp_path, monkeypatch):
+    monkeypatch.setenv("CONVBOOK_CACHE", str(tmp_path / "cache"))
+    s = sweep.learning_rates({"n": partial(nets.CifarNet, 4)}, _data(), profiles.get("smoke"),
+                             (0.05, 1e30), seeds=[0], held=24, device="cpu", jobs=1)
+    assert s.accuracy["n"][1e30] == [0.0] and s.best["n"] == 0.05
+    assert s.held == 24 and "24 training images held out" in s.data
+
+
+def test_a_tie_with_the_recipes_rate_goes_to_the_recipes_rate():
+    s = _sweep({"a": {0.1: [0.5], 0.2: [0.6], 0.4: [0.6]}})  # RECIPE's rate is 0.3: not tried
+    assert s.leader == {"a": 0.2}
+    tied = sweep.Sweep((0.15, 0.3, 0.6), {"a": {0.15: [0.448], 0.3: [0.448], 0.6: [0.42]}},
+                       RECIPE, "some images")
+    assert tied.leader == {"a": 0.3} and tied.kept() == {}

@@ -84,8 +84,9 @@ class Sweep:
 
     @property
     def leader(self) -> dict[str, float]:
-        """Each variant's rate with the highest mean held-out score (ties: the lower rate)."""
-        return {name: max(self.rates, key=lambda r: (_mean(by_rate[r]), -r))
+        """Each variant's rate with the highest mean held-out score (ties: the recipe's rate,
+        then the lower rate)."""
+        return {name: max(self.rates, key=lambda r: (_mean(by_rate[r]), r == self.base.lr, -r))
                 for name, by_rate in self.accuracy.items()}
 
     def margin(self, name: str, rate: float) -> tuple[float, float] | None:
@@ -163,10 +164,6 @@ class Sweep:
         return text + _kept_text(self, {})
 
 
-def _capital(text: str) -> str:
-    return text[:1].upper() + text[1:]
-
-
 def _and(items: list[str]) -> str:
     return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
 
@@ -175,9 +172,9 @@ def _kept_text(chosen: Sweep, names: dict[str, str]) -> str:
     """One sentence per variant whose best held-out rate did not beat the recipe's by enough."""
     text = ""
     for name, (rate, diff, error) in chosen.kept().items():
-        text += (f" {_capital(names.get(name, name))} did best at {rate:g} on the held-out "
-                 f"images, but by {100 * diff:.1f} points over the recipe's {chosen.base.lr:g}, "
-                 f"within {STANDARD_ERRORS:g} standard errors ({100 * STANDARD_ERRORS * error:.1f} "
+        text += (f" For {names.get(name, name)} the best held-out rate, {rate:g}, beat the "
+                 f"recipe's {chosen.base.lr:g} by {100 * diff:.1f} points, within "
+                 f"{STANDARD_ERRORS:g} standard errors ({100 * STANDARD_ERRORS * error:.1f} "
                  f"points), so it keeps {chosen.base.lr:g}.")
     return text
 
