@@ -44,6 +44,7 @@ CANDIDATES = {
                                                              alternate_flip=True),
     "7 epochs, whitened stem, alternating flip": TODAY.with_(epochs=7, whiten=True,
                                                              alternate_flip=True),
+    "10 epochs, whitened stem": TODAY.with_(whiten=True),
     "10 epochs, whitened stem, alternating flip": TODAY.with_(whiten=True, alternate_flip=True),
 }
 

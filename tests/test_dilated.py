@@ -257,3 +257,22 @@ def test_points_at_one_field_sit_side_by_side():
 
     assert _dodged([13, 25, 25, 35]) == [13, 24.6, 25.4, 35]
     assert _dodged([25, 25, 25], step=1.0) == [24.0, 25.0, 26.0]
+
+
+def test_verdicts_and_tables_say_each_networks_learning_rate():
+    results = _dense_results({"front end alone": -0.2, "context module, identity init": 0.0,
+                              "context module, random init": 0.0})
+    rates = {"front end alone": 0.1, "context module, identity init": 0.05,
+             "context module, random init": 0.1}
+    text = c09.verdict_c93(results, rates).text
+    assert ("Learning rates, each chosen on held-out training rings: context module, identity "
+            "init 0.05; context module, random init 0.1; front end alone 0.1." in text)
+    assert "Learning rates" not in c09.verdict_c93(results).text
+    schedules = _dense_results({"exponential": 0.1, "dense": 0.0, "HDC (1, 2, 3)": 0.1,
+                                "constant 2": 0.0})
+    assert "dense 0.1" in c09.verdict_c92(schedules, {"dense": 0.1}).text
+    table = c09.schedule_table(schedules, {"dense": 0.1})
+    by_network = dict(zip(table.column("network"), table.column("learning rate")))
+    assert by_network == {"exponential": "0.05", "dense": "0.1", "HDC (1, 2, 3)": "0.05",
+                          "constant 2": "0.05"}
+    assert "held-out training rings" in c09.schedule_table(schedules, {"dense": 0.1}).caption

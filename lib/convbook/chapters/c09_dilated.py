@@ -199,9 +199,10 @@ def class_iou_sd(variant: experiments.Variant, c: int | None = None) -> float | 
     return float(torch.tensor(values).std()) if len(values) > 1 else None
 
 
-def schedule_table(results: experiments.Results) -> Table:
+def schedule_table(results: experiments.Results, rates: dict[str, float] | None = None) -> Table:
     """A segmentation comparison as the chapter shows it: each network's field and the share
-    of it read, its cost, and its IoU overall and per class."""
+    of it read, its cost, and its IoU overall and per class; with ``rates`` (network -> the
+    learning rate it trained at, e.g. a sweep's ``best``), that rate too."""
     rows = []
     seeds = len(results.seeds)
     for v in results:
@@ -214,13 +215,26 @@ def schedule_table(results: experiments.Results) -> Table:
             row[f"IoU {name} (%)"] = f"{100 * class_iou(v, c):.1f}"
         if v.latency:
             row["forward + backward (ms)"] = f"{1000 * v.latency['forward_backward']:.1f}"
+        if rates is not None:
+            row["learning rate"] = f"{rates.get(v.name, results.recipe.lr):g}"
         rows.append(row)
     return Table(rows, caption=(
         f"{results.data}; {segmentation.describe_recipe(results.recipe)}; profile "
         f"'{results.profile.name}', device {results.device}, {results.precision}; IoU is the mean "
         f"over {seeds} seed{'s' if seeds > 1 else ''}"
         f"{' ± its standard deviation' if seeds > 1 else ''} of the per-image mean over the "
-        f"classes; latency at batch {results.recipe.batch_size}."))
+        f"classes; latency at batch {results.recipe.batch_size}."
+        + (" Each network trained at the learning rate in its row, chosen on held-out training "
+           "rings (the sweep above); the recipe's rate is where the schedule starts."
+           if rates is not None else "")))
+
+
+def _rates_note(rates: dict[str, float] | None, names: tuple[str, ...]) -> str:
+    """The learning rates a verdict's networks trained at, for its text."""
+    if not rates:
+        return ""
+    return (" Learning rates, each chosen on held-out training rings: "
+            + "; ".join(f"{name} {rates[name]:g}" for name in names if name in rates) + ".")
 
 
 def field_rows(results: experiments.Results) -> list[dict]:
@@ -236,7 +250,8 @@ DECIDE_HINT = ("More seeds (the parameters cell's `seeds`) or the `full` profile
                "training rings, width 32) would narrow the interval.")
 
 
-def verdict_c92(results: experiments.Results) -> stats.Verdict:
+def verdict_c92(results: experiments.Results,
+                rates: dict[str, float] | None = None) -> stats.Verdict:
     """C9.2 — the wider field pays where context decides: exponential against dense (fields 35
     and 13), and HDC against constant rate 2 (both 25, holes only in the second). Each part is
     a paired difference in per-image mean IoU; the parts combine (nuanced if they differ)."""
@@ -252,10 +267,13 @@ def verdict_c92(results: experiments.Results) -> stats.Verdict:
             "HDC (1, 2, 3) minus constant rate 2 at the same 25-pixel field, per-image mean IoU",
             decide_hint=DECIDE_HINT),
     }
-    return stats.combine("C9.2", parts)
+    verdict = stats.combine("C9.2", parts)
+    verdict.text += _rates_note(rates, ("exponential", "dense", "HDC (1, 2, 3)", "constant 2"))
+    return verdict
 
 
-def verdict_c93(results: experiments.Results) -> stats.Verdict:
+def verdict_c93(results: experiments.Results,
+                rates: dict[str, float] | None = None) -> stats.Verdict:
     """C9.3 — Yu & Koltun: the context module trains better from the identity than from a
     random start (paired difference in per-image mean IoU). Their stronger words, that random
     schemes "were not effective", concern a module on a pretrained front end's class scores;
@@ -271,6 +289,8 @@ def verdict_c93(results: experiments.Results) -> stats.Verdict:
                      f"{100 * class_iou(front):.1f} % to {100 * class_iou(random):.1f} % mean IoU, in a "
                      f"setting unlike theirs (trained jointly from scratch, batch norm in the "
                      f"front end).")
+    verdict.text += _rates_note(rates, ("context module, identity init",
+                                        "context module, random init", "front end alone"))
     return verdict
 
 
