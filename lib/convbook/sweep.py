@@ -21,6 +21,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import partial
 
 import torch
 
@@ -235,8 +236,9 @@ def learning_rates(variants: dict, data, profile: Profile,
     accuracy: dict[str, dict[float, list[float]]] = {name: {} for name in variants}
     scores: dict[str, dict[float, list[torch.Tensor]]] = {name: {} for name in variants}
     for rate in rates:
-        trained = _at_rate(variants, split, profile, list(seeds), recipe.with_(lr=float(rate)),
-                           compare_options)
+        trained = trained_or_none(partial(experiments.compare, profile=profile), variants, split,
+                                  seeds=list(seeds), recipe=recipe.with_(lr=float(rate)),
+                                  latency=False, record=False, **compare_options)
         for name in variants:
             if trained[name] is None:  # diverged: scored 0 on every held-out image
                 accuracy[name][rate] = [0.0] * len(seeds)
@@ -252,20 +254,18 @@ def learning_rates(variants: dict, data, profile: Profile,
     return Sweep(rates, accuracy, recipe, described, metric, scores, held)
 
 
-def _at_rate(variants: dict, data, profile: Profile, seeds: list[int], recipe: Recipe,
-             options: dict) -> dict:
-    """Every variant trained at ``recipe`` (not recorded as a result of the chapter). A rate at
-    which a network diverges is a finding of the sweep, not an error: that variant is None and
-    the others are trained one by one (finished runs are cached)."""
-    common = dict(seeds=seeds, recipe=recipe, latency=False, record=False, **options)
+def trained_or_none(compare, variants: dict, data, **options) -> dict:
+    """``compare(variants, data, **options)``, each variant's result by name. A rate at which a
+    network diverges is a finding of a sweep, not an error: that variant is None and the others
+    are trained one by one (finished runs are cached)."""
     try:
-        results = experiments.compare(variants, data, profile, **common)
+        results = compare(variants, data, **options)
         return {name: results[name] for name in variants}
     except DivergedError:
         out = {}
         for name, build in variants.items():
             try:
-                out[name] = experiments.compare({name: build}, data, profile, **common)[name]
+                out[name] = compare({name: build}, data, **options)[name]
             except DivergedError:
                 out[name] = None
         return out

@@ -32,7 +32,7 @@ from convbook.errors import ConfigError
 from convbook.explore import View, labels
 from convbook.nets import CifarResNet
 from convbook.tables import Table
-from convbook.train import DivergedError, Recipe, batch_count, predict
+from convbook.train import Recipe, batch_count, predict
 from convbook.viz.style import family_colour, integer_ticks, legend_outside, log_ticks
 
 CHAPTER = "05-residual"
@@ -110,22 +110,12 @@ def deepest_first(networks: dict) -> dict:
 
 def _at_rate(setup, networks: dict, data: CifarData, recipe: Recipe,
              seeds: list[int]) -> dict[str, experiments.Variant | None]:
-    """Every network trained at ``recipe`` (one ``setup.compare``, not recorded as a result of
-    the chapter). A rate at which a network diverges is a finding of the sweep, not an error:
-    that network is None and the others are trained one by one (finished runs are cached)."""
-    options = {"seeds": seeds, "recipe": recipe, "measure_train_error": True,
-               "latency": False, "record": False}
-    try:
-        results = setup.compare(deepest_first(networks), data, **options)
-        return {name: results[name] for name in networks}
-    except DivergedError:
-        out = {}
-        for name, build in networks.items():
-            try:
-                out[name] = setup.compare({name: build}, data, **options)[name]
-            except DivergedError:
-                out[name] = None
-        return out
+    """Every network trained at ``recipe`` (not recorded as a result of the chapter), deepest
+    first; a network that diverges is None (``sweep.trained_or_none``)."""
+    trained = sweep.trained_or_none(setup.compare, deepest_first(networks), data, seeds=seeds,
+                                    recipe=recipe, measure_train_error=True, latency=False,
+                                    record=False)
+    return {name: trained[name] for name in networks}
 
 
 def lr_sweep(setup, networks: dict, data: CifarData, recipe: Recipe,
