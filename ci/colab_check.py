@@ -110,8 +110,11 @@ def check_colab(chapters: list[Path], profile: str = "smoke", timeout: int = 600
                 edits: dict[str, tuple[str, str]] | None = None) -> dict:
     """Execute ``chapters`` as above; one summary per chapter. ``edits`` (chapter name ->
     (old, new)) changes a visible value of a chapter first, as a reader would."""
+    import copy
+
     import nbformat
     from nbclient import NotebookClient
+    from nbclient.exceptions import CellTimeoutError, DeadKernelError
 
     out = {}
     with tempfile.TemporaryDirectory(prefix="convbook-colab-") as tmp:
@@ -124,16 +127,28 @@ def check_colab(chapters: list[Path], profile: str = "smoke", timeout: int = 600
         os.environ["PYTHONPATH"] = os.pathsep.join([str(blocker), str(site)])
         try:
             for path in prepare(chapters, folder, profile):
-                book = nbformat.read(path, as_version=4)
-                if edits and path.stem in edits:
-                    edit(book, *edits[path.stem])
-                book.cells.append(nbformat.v4.new_code_cell(
-                    _CHECK_CELL % (str(site), ABSENT_ON_COLAB)))
+                source = nbformat.read(path, as_version=4)
                 start = time.monotonic()
-                client = NotebookClient(book, timeout=timeout, kernel_name="python3",
-                                        allow_errors=True,
-                                        resources={"metadata": {"path": str(folder)}})
-                client.execute()
+                for attempt in (1, 2):
+                    book = copy.deepcopy(source)
+                    if edits and path.stem in edits:
+                        edit(book, *edits[path.stem])
+                    book.cells.append(nbformat.v4.new_code_cell(
+                        _CHECK_CELL % (str(site), ABSENT_ON_COLAB)))
+                    client = NotebookClient(book, timeout=timeout, kernel_name="python3",
+                                            allow_errors=True,
+                                            resources={"metadata": {"path": str(folder)}})
+                    try:
+                        client.execute()
+                        break
+                    except (CellTimeoutError, DeadKernelError) as exc:
+                        # Seen about once in ten runs: kernel and client both idle, the
+                        # cell's reply never arriving (not a slow cell). Said, and run again
+                        # in a fresh kernel once; a second hang fails the check.
+                        if attempt == 2:
+                            raise
+                        print(f"{path.stem}: {type(exc).__name__}: {str(exc)[:300]}; running "
+                              f"the chapter once more in a fresh kernel", flush=True)
                 nbformat.write(book, path)
                 summary = summarise(path)
                 summary["seconds"] = round(time.monotonic() - start, 1)
