@@ -142,9 +142,9 @@ def check_colab(chapters: list[Path], profile: str = "smoke", timeout: int = 600
                         client.execute()
                         break
                     except (CellTimeoutError, DeadKernelError) as exc:
-                        # Seen about once in ten runs: kernel and client both idle, the
-                        # cell's reply never arriving (not a slow cell). Said, and run again
-                        # in a fresh kernel once; a second hang fails the check.
+                        # Seen in one of three full runs on 2026-12-05 (chapter 1): kernel
+                        # and client idle, the cell's reply never arriving (not a slow cell).
+                        # Said, and run again in a fresh kernel once; a second hang fails.
                         if attempt == 2:
                             raise
                         print(f"{path.stem}: {type(exc).__name__}: {str(exc)[:300]}; running "
