@@ -109,6 +109,7 @@ ERRORS = [
     ("Recipe augment 'no'", lambda: train.Recipe(augment="no"), "augment must be True"),
     ("Recipe augment 1", lambda: train.Recipe(augment=1), "augment must be True"),
     ("Recipe flip_tta 'yes'", lambda: train.Recipe(flip_tta="yes"), "flip_tta must be True"),
+    ("Recipe shift_tta 1", lambda: train.Recipe(shift_tta=1), "shift_tta must be True"),
     ("Recipe nesterov None", lambda: train.Recipe(nesterov=None), "nesterov must be True"),
     ("Recipe weight_decay inf", lambda: train.Recipe(weight_decay=math.inf),
      "weight_decay must be >= 0 and finite"),
@@ -162,6 +163,8 @@ ERRORS = [
      "measure_train_error must be True or False"),
     ("predict flip_tta 'yes'", lambda: train.predict(_tiny(), X, flip_tta="yes"),
      "flip_tta must be True or False"),
+    ("predict shift_tta None", lambda: train.predict(_tiny(), X, shift_tta=None),
+     "shift_tta must be True or False"),
     # fit, evaluate, predict: data
     ("fit one unbatched image", lambda: _fit((X[0], Y[:1])), r"N x 3 x H x W.*images\[None\]"),
     ("predict one unbatched image", lambda: train.predict(_tiny(), X[0]), "add the batch dimension"),

@@ -237,6 +237,43 @@ def test_alternating_flip_flips_each_image_every_other_epoch():
         train.RECIPE.with_(alternate_flip="yes")
 
 
+class _Views(nn.Module):
+    """Records each view it is shown; its scores favour class 0 (weight 1) for the first two
+    views (the image and its mirror) and class 1 (``shifted`` each) for the four after them."""
+
+    def __init__(self, shifted):
+        super().__init__()
+        self.weight = nn.Parameter(torch.zeros(1))
+        self.views, self.shifted = [], shifted
+
+    def forward(self, x):
+        self.views.append(x.detach().clone())
+        scores = torch.zeros(len(x), 2)
+        scores[:, 0 if len(self.views) <= 2 else 1] = 1.0 if len(self.views) <= 2 else self.shifted
+        return scores
+
+
+def test_shift_tta_adds_one_pixel_shifts_at_half_weight():
+    """shift_tta: the image and its mirror weigh one half, the four shifted views (up-left and
+    down-right, edges reflected, each with its mirror) the other half."""
+    image = torch.randint(0, 256, (1, 3, 6, 6), dtype=torch.uint8,
+                          generator=torch.Generator().manual_seed(0))
+    model = _Views(shifted=0.9)  # class 1 totals 4 x 0.9 / 2 = 1.8 < 2: class 0 wins
+    assert train.predict(model, image, flip_tta=True, shift_tta=True, amp=False).item() == 0
+    x = train.normalize(image)
+    padded = torch.nn.functional.pad(x, (1, 1, 1, 1), mode="reflect")
+    expected = [x, x.flip(3), padded[:, :, :-2, :-2], padded[:, :, :-2, :-2].flip(3),
+                padded[:, :, 2:, 2:], padded[:, :, 2:, 2:].flip(3)]
+    assert len(model.views) == 6
+    for seen, want in zip(model.views, expected):
+        assert torch.allclose(seen, want)
+    model = _Views(shifted=1.1)  # 2.2 > 2: the shifted views now decide
+    assert train.predict(model, image, flip_tta=True, shift_tta=True, amp=False).item() == 1
+    model = _Views(shifted=5.0)  # without shift_tta the shifted views are never computed
+    assert train.predict(model, image, flip_tta=True, amp=False).item() == 0
+    assert len(model.views) == 2
+
+
 def _tiny_net_10():
     return nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.BatchNorm2d(8), nn.ReLU(),
                          nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(8, 10))
@@ -259,3 +296,30 @@ def test_bench_marks_a_recipe_that_meets_the_target_and_one_that_does_not():
             {"recipe": "slow", "accuracy": 66.5, "spread": 0.2, "seconds": 25.0}]
     marks = {line.split("  ")[0]: line.split()[-1] for line in bench.table(rows).splitlines()[1:]}
     assert marks == {"today": "-", "fast": "met", "fast, worse": "-", "better": "met", "slow": "-"}
+
+
+def test_bench_warms_the_workers_up_before_it_times_a_row(monkeypatch):
+    """The first row was timed while the workers were still starting: a warm-up comparison
+    (unreported, other seeds) must run before the first measured one."""
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parent.parent / "ci" / "bench_recipe.py"
+    spec = importlib.util.spec_from_file_location("bench_recipe_warm", path)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    calls = []
+
+    class _Run:
+        test_accuracy, result = 0.5, type("R", (), {"train_seconds": 1.0})()
+
+    def compare(variants, data, profile, seeds, recipe, **options):
+        calls.append((tuple(seeds), recipe.epochs))
+        return {"baseline": type("C", (), {"runs": [_Run() for _ in seeds]})()}
+
+    monkeypatch.setattr(bench.experiments, "compare", compare)
+    monkeypatch.setattr(bench.data, "load", lambda *args: None)
+    monkeypatch.setenv("CONVBOOK_CACHE", "unused")  # measure points it at a temporary folder
+    rows = bench.measure({"today": bench.TODAY}, seeds=[0, 1], jobs=2)
+    assert calls[0] == ((1_000, 1_001), 1)  # the warm-up: one epoch, seeds no row uses
+    assert calls[1] == ((0, 1), bench.TODAY.epochs) and len(rows) == 1

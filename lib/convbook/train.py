@@ -56,6 +56,8 @@ _FLAG_FIELDS = {
     "augment": "True (random crop + flip; random flips of image and labels in "
                "segmentation.fit_dense) or False (no augmentation)",
     "flip_tta": "True (average each test image's logits with its mirror image's) or False",
+    "shift_tta": "True (also average the logits of the test image moved one pixel up-left and "
+                 "one pixel down-right, edges reflected) or False",
     "alternate_flip": "True (each image flipped in every other epoch, starting at random) or "
                       "False (flipped at random in each epoch)",
     "whiten": "True (the first convolution of the image starts as frozen whitening filters of "
@@ -103,6 +105,7 @@ class Recipe:
     low_res: int = 20
     alternate_flip: bool = False
     whiten: bool = False
+    shift_tta: bool = False
 
     def __post_init__(self) -> None:
         check_positive("epochs", self.epochs)
@@ -140,6 +143,7 @@ class Recipe:
                 f"smoothing {self.label_smoothing}, "
                 f"{'random crop + flip' if self.augment else 'no augmentation'}"
                 f"{', flip test-time augmentation' if self.flip_tta else ''}"
+                f"{', one-pixel shifts at test time' if self.shift_tta else ''}"
                 f"{f', weights averaged (EMA, decay {self.ema})' if self.ema else ''}"
                 f"{', flips alternating by epoch' if self.alternate_flip else ''}"
                 f"{', whitened first convolution (frozen)' if self.whiten else ''}")
@@ -448,6 +452,12 @@ def forward_loss(model: nn.Module, x: torch.Tensor, y: torch.Tensor, loss_fn,
                           f"least 2 training images") from None
 
 
+def _views_logits(model: nn.Module, x: torch.Tensor, flip: bool) -> torch.Tensor:
+    """The model's logits for ``x``, plus those of its mirror image when ``flip``."""
+    logits = model(x).float()
+    return logits + model(x.flip(3)).float() if flip else logits
+
+
 @torch.no_grad()
 def predict(
     model: nn.Module,
@@ -455,13 +465,17 @@ def predict(
     batch_size: int = 200,
     flip_tta: bool = False,
     amp: bool | None = None,
+    shift_tta: bool = False,
 ) -> torch.Tensor:
     """Predicted class of each image (uint8 N x 3 x H x W), in eval mode; with ``flip_tta``
-    the logits of each image and its mirror image are averaged."""
+    the logits of each image and its mirror image are averaged. ``shift_tta`` adds two views
+    of each image moved by one pixel (up-left and down-right, the edge reflected), each with
+    its mirror when ``flip_tta``: the unshifted views weigh one half, the shifted the other."""
     device = check_model(model)
     _check_images("images", images)
     check_positive("batch_size", batch_size)
     check_flag("flip_tta", flip_tta)
+    check_flag("shift_tta", shift_tta)
     check_flag("amp", amp, none=True)
     was_training = model.training
     model.eval()
@@ -471,9 +485,12 @@ def predict(
     for i in range(0, len(images), batch_size):
         x = normalize(images[i : i + batch_size].to(device)).contiguous(memory_format=memory_format)
         with _autocast(device, amp):
-            logits = model(x).float()
-            if flip_tta:
-                logits = logits + model(x.flip(3)).float()
+            logits = _views_logits(model, x, flip_tta)
+            if shift_tta and min(x.shape[2:]) > 1:  # reflection needs two pixels a side
+                padded = F.pad(x, (1, 1, 1, 1), mode="reflect")
+                shifted = (_views_logits(model, padded[:, :, :-2, :-2], flip_tta)
+                           + _views_logits(model, padded[:, :, 2:, 2:], flip_tta))
+                logits = logits + shifted / 2
         out.append(logits.argmax(1))
     model.train(was_training)
     return torch.cat(out)
@@ -754,7 +771,8 @@ def fit(
     if averaged is not None:  # the run ends with the averaged weights
         model.load_state_dict(averaged.module.state_dict())
     if test is not None:
-        predicted = predict(model, test[0], flip_tta=recipe.flip_tta, amp=amp).cpu()
+        predicted = predict(model, test[0], flip_tta=recipe.flip_tta, amp=amp,
+                            shift_tta=recipe.shift_tta).cpu()
         result.predictions = predicted.to(torch.int16)
         result.test_accuracy = (predicted == test[1].cpu()).float().mean().item()
     if measure_train_error:
