@@ -6,16 +6,13 @@ import math
 import matplotlib.pyplot as plt
 import pytest
 import torch
-from convbook import book, experiments, profiles, stats, sweep, train
+from convbook import book, experiments, profiles, stats, sweep
 from convbook.chapters import c05_residual as c05
 from convbook.data import CifarData
 from convbook.errors import ConfigError
-from convbook.train import DivergedError
+from convbook.train import RECIPE, DivergedError
 from convbook.viz import curves
 from torch import nn
-
-# The tests' rates are written around a recipe rate of 0.3 (the book's is tuned separately).
-RECIPE = train.RECIPE.with_(lr=0.3)
 
 C, R, I = stats.CONFIRMED, stats.REFUTED, stats.INCONCLUSIVE
 SEEDS, IMAGES = 5, 1000

@@ -35,9 +35,8 @@ def _variant(name, correct, params=1000, macs=10**6, train_errors=None):
 
 
 def _results(variants):
-    profile = profiles.get("book")  # the tests' rates are written around a recipe rate of 0.3
-    return experiments.Results(variants, profile, profile.recipe.with_(lr=0.3), "synthetic", "cpu",
-                               (0, 1, 2))
+    profile = profiles.get("book")
+    return experiments.Results(variants, profile, profile.recipe, "synthetic", "cpu", (0, 1, 2))
 
 
 def _pair(a_name, b_name, label, **extra):
@@ -157,7 +156,7 @@ def _block_sweep(basic=0.3, bottleneck=0.3):
     return sweep.Sweep(rates, {c04.BASIC: {r: [0.6 if r == basic else 0.5] for r in rates},
                                c04.BOTTLENECK: {r: [0.6 if r == bottleneck else 0.5]
                                                 for r in rates}},
-                       RECIPE.with_(lr=0.3), "held-out images")
+                       RECIPE, "held-out images")
 
 
 @pytest.mark.parametrize("effect, words", [
@@ -280,11 +279,9 @@ def test_rates_reading_says_what_was_chosen_and_warns_at_the_edge():
     from convbook import sweep
 
     def swept(standard, xception):
-        rates = sweep.rates_around(0.3)
-        accuracy = {c06.STANDARD: dict(zip(rates, standard)),
-                    c06.XCEPTION: dict(zip(rates, xception))}
-        return sweep.Sweep(rates, accuracy, profiles.get("book").recipe.with_(lr=0.3),
-                           "held-out images")
+        accuracy = {c06.STANDARD: dict(zip(sweep.RATES, standard)),
+                    c06.XCEPTION: dict(zip(sweep.RATES, xception))}
+        return sweep.Sweep(sweep.RATES, accuracy, profiles.get("book").recipe, "held-out images")
 
     middle = sweep.reading(swept([[0.5], [0.6], [0.55]], [[0.5], [0.62], [0.6]]), 1000, c06.PROSE)
     assert ("chose 0.3 for the standard network and 0.3 for the network with Xception's unit"
@@ -321,7 +318,7 @@ def test_compare_at_rates_trains_each_rate_once_and_keeps_the_order(monkeypatch)
                                                             c06.XCEPTION: 0.15})
     assert [v.name for v in results] == list(variants)
     assert sorted(calls) == [(0.15, [c06.STANDARD, c06.XCEPTION], []),
-                             (profiles.get("book").recipe.lr, [c06.MOBILENET], [])]
+                             (0.3, [c06.MOBILENET], [])]
     with pytest.raises(ConfigError, match="not variants here"):
         sweep.compare_at_rates(setup, variants, None, {"dense": 0.1})
 

@@ -10,8 +10,8 @@ The verdict's comparison then trains each arm at its chosen rate (``compare_at_r
 the whole training set, scored on the test set as before.
 
     chosen = sweep.learning_rates({"plain": ..., "residual": ...}, cifar, setup.profile,
-                                  rates=sweep.rates_around(0.9), seeds=[0])
-    chosen.best           # {"plain": 0.45, "residual": 0.9}
+                                  rates=sweep.rates_around(0.3), seeds=[0])
+    chosen.best           # {"plain": 0.15, "residual": 0.3}
     chosen.table()        # variant x rate: held-out accuracy (mean over seeds)
     results = sweep.compare_at_rates(setup, variants, cifar, chosen.best)
 """
@@ -30,18 +30,18 @@ from convbook.data import CifarData
 from convbook.errors import ConfigError
 from convbook.profiles import Profile
 from convbook.tables import Table
-from convbook.train import RECIPE, DivergedError, Recipe
+from convbook.train import DivergedError, Recipe
 
 
 def rates_around(lr: float) -> tuple[float, float, float]:
     """The book's sweep: half, once and twice a recipe's rate (``setup.profile.recipe.lr``:
-    0.9 in ``book``, 0.4 in ``full``), so the recipe's own rate is always among those tried."""
+    0.3 in ``book``, 0.4 in ``full``), so the recipe's own rate is always among those tried."""
     if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not lr > 0:
-        raise ConfigError(f"lr must be a positive learning rate, e.g. 0.9, got {lr!r}")
+        raise ConfigError(f"lr must be a positive learning rate, e.g. 0.3, got {lr!r}")
     return (lr / 2, float(lr), lr * 2)
 
 
-RATES = rates_around(RECIPE.lr)  # the book profile's sweep: 0.45, 0.9, 1.8
+RATES = rates_around(0.3)  # the book profile's sweep: 0.15, 0.3, 0.6
 # Another rate replaces the recipe's only if it beats it on the held-out images by more than
 # this many standard errors of the paired difference: a one-seed sweep on 1,000 images cannot
 # tell rates a point apart, and choosing among them by chance would move the verdicts.

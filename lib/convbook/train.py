@@ -35,7 +35,7 @@ class DivergedError(ConfigError):
     """Training produced a loss that is not a finite number: the run is not a result."""
 
 
-RECIPE_LR = 0.9
+RECIPE_LR = 0.3
 
 # Recipe's number fields: (what the value must be, when it is, a value that works)
 _NUMBER_FIELDS = {

@@ -35,7 +35,7 @@ class DeformableConv2d(nn.Module):
     learning rate: DCNv2's setting for its offset and modulation convolutions (Zhu et al. 2019,
     §3.1). DCNv1 sets the offset layers' rate to β times the others' (β = 1 by default, 0.01
     for one fc layer of its detector); mmengine's optimiser constructor has a
-    ``dcn_offset_lr_mult`` for the same purpose. At the full rate of the book's SGD (then 0.3) the
+    ``dcn_offset_lr_mult`` for the same purpose. At the full rate of the book's SGD (0.3) the
     zero-started offsets grew in a few steps until most taps read the padding outside chapter
     10's 8×8 map; at a tenth they stayed on it (the project's pilot runs).
     """
