@@ -238,18 +238,19 @@ def test_alternating_flip_flips_each_image_every_other_epoch():
 
 
 class _Views(nn.Module):
-    """Records each view it is shown; its scores favour class 0 (weight 1) for the first two
-    views (the image and its mirror) and class 1 (``shifted`` each) for the four after them."""
+    """Records each view it is shown; its scores favour class 0 (weight 1) for the first
+    ``plain`` views (the image, and its mirror) and class 1 (``shifted`` each) for the rest."""
 
-    def __init__(self, shifted):
+    def __init__(self, shifted, plain=2):
         super().__init__()
         self.weight = nn.Parameter(torch.zeros(1))
-        self.views, self.shifted = [], shifted
+        self.views, self.shifted, self.plain = [], shifted, plain
 
     def forward(self, x):
         self.views.append(x.detach().clone())
+        unshifted = len(self.views) <= self.plain
         scores = torch.zeros(len(x), 2)
-        scores[:, 0 if len(self.views) <= 2 else 1] = 1.0 if len(self.views) <= 2 else self.shifted
+        scores[:, 0 if unshifted else 1] = 1.0 if unshifted else self.shifted
         return scores
 
 
@@ -272,6 +273,9 @@ def test_shift_tta_adds_one_pixel_shifts_at_half_weight():
     model = _Views(shifted=5.0)  # without shift_tta the shifted views are never computed
     assert train.predict(model, image, flip_tta=True, amp=False).item() == 0
     assert len(model.views) == 2
+    model = _Views(shifted=2.5, plain=1)  # shifts without mirrors: 1 for the image, 2 x 2.5 / 2 shifted
+    assert train.predict(model, image, shift_tta=True, amp=False).item() == 1
+    assert len(model.views) == 3 and torch.allclose(model.views[2], padded[:, :, 2:, 2:])
 
 
 def _tiny_net_10():
@@ -314,12 +318,13 @@ def test_bench_warms_the_workers_up_before_it_times_a_row(monkeypatch):
         test_accuracy, result = 0.5, type("R", (), {"train_seconds": 1.0})()
 
     def compare(variants, data, profile, seeds, recipe, **options):
-        calls.append((tuple(seeds), recipe.epochs))
+        calls.append((tuple(seeds), recipe.epochs, options["jobs"]))
         return {"baseline": type("C", (), {"runs": [_Run() for _ in seeds]})()}
 
     monkeypatch.setattr(bench.experiments, "compare", compare)
     monkeypatch.setattr(bench.data, "load", lambda *args: None)
     monkeypatch.setenv("CONVBOOK_CACHE", "unused")  # measure points it at a temporary folder
     rows = bench.measure({"today": bench.TODAY}, seeds=[0, 1], jobs=2)
-    assert calls[0] == ((1_000, 1_001), 1)  # the warm-up: one epoch, seeds no row uses
-    assert calls[1] == ((0, 1), bench.TODAY.epochs) and len(rows) == 1
+    # the warm-up: one epoch, seeds no row uses, as many workers as the rows (the same pool)
+    assert calls[0] == ((1_000, 1_001), 1, 2)
+    assert calls[1] == ((0, 1), bench.TODAY.epochs, 2) and len(rows) == 1

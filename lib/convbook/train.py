@@ -56,8 +56,8 @@ _FLAG_FIELDS = {
     "augment": "True (random crop + flip; random flips of image and labels in "
                "segmentation.fit_dense) or False (no augmentation)",
     "flip_tta": "True (average each test image's logits with its mirror image's) or False",
-    "shift_tta": "True (also average the logits of the test image moved one pixel up-left and "
-                 "one pixel down-right, edges reflected) or False",
+    "shift_tta": "True (also average the logits of the test image moved one pixel along the "
+                 "diagonal each way, edges reflected) or False",
     "alternate_flip": "True (each image flipped in every other epoch, starting at random) or "
                       "False (flipped at random in each epoch)",
     "whiten": "True (the first convolution of the image starts as frozen whitening filters of "
@@ -469,8 +469,9 @@ def predict(
 ) -> torch.Tensor:
     """Predicted class of each image (uint8 N x 3 x H x W), in eval mode; with ``flip_tta``
     the logits of each image and its mirror image are averaged. ``shift_tta`` adds two views
-    of each image moved by one pixel (up-left and down-right, the edge reflected), each with
-    its mirror when ``flip_tta``: the unshifted views weigh one half, the shifted the other."""
+    of each image moved by one pixel along the diagonal, one each way (the edge reflected),
+    each with its mirror when ``flip_tta``: the unshifted views weigh one half, the shifted the
+    other. Images under two pixels a side have no shifted views (reflection needs two)."""
     device = check_model(model)
     _check_images("images", images)
     check_positive("batch_size", batch_size)
