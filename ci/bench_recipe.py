@@ -61,13 +61,13 @@ def measure(recipes: dict, seeds: list[int], jobs: int, width: int = 16) -> list
     cifar = data.load(10_000, None)
     profile = profiles.get("book")
     rows = []
+    baseline = {"baseline": partial(nets.CifarNet, width)}
     with tempfile.TemporaryDirectory() as cache:
         os.environ["CONVBOOK_CACHE"] = cache  # fresh runs: every time is measured now
-        warm_up(cifar, profile, seeds, jobs)
+        warm_up(baseline, cifar, profile, seeds, jobs)
         for name, recipe in recipes.items():
-            results = experiments.compare({"baseline": partial(nets.CifarNet, width)}, cifar,
-                                          profile, seeds=seeds, recipe=recipe, latency=False,
-                                          jobs=jobs)
+            results = experiments.compare(baseline, cifar, profile, seeds=seeds, recipe=recipe,
+                                          latency=False, jobs=jobs)
             runs = results["baseline"].runs
             accuracies = [100 * r.test_accuracy for r in runs]
             seconds = [r.result.train_seconds for r in runs]
@@ -79,15 +79,14 @@ def measure(recipes: dict, seeds: list[int], jobs: int, width: int = 16) -> list
     return rows
 
 
-def warm_up(cifar, profile, seeds: list[int], jobs: int) -> None:
+def warm_up(baseline: dict, cifar, profile, seeds: list[int], jobs: int) -> None:
     """One short, unreported epoch on every worker before anything is timed. The workers start
     with the first comparison: without this, the first row's runs share the cores with the
     other workers' start-up (importing torch) and pay the first convolutions' set-up, which
     made the first row ~15-25 % slower than the same recipe measured later in the same run
     (today's recipe: 31.2 s first, 24.8 s second), flattering every ratio against it."""
-    experiments.compare({"baseline": partial(nets.CifarNet, 16)}, cifar, profile,
-                        seeds=[1_000 + s for s in seeds], recipe=TODAY.with_(epochs=1),
-                        latency=False, jobs=jobs)
+    experiments.compare(baseline, cifar, profile, seeds=[1_000 + s for s in seeds],
+                        recipe=TODAY.with_(epochs=1), latency=False, jobs=jobs)
 
 
 def meets_target(row: dict, base: dict) -> bool:

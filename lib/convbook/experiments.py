@@ -326,7 +326,7 @@ def record_plan(path: Path, variants: dict, data, profile: Profile, recipe: Reci
         seed_everything(seeds[0])
         macs = measure.count_macs(build(), input_size)
         runs = 1 if name in secondary else len(seeds)
-        per_run = macs * (3 * train_n * recipe.epochs + (2 if recipe.flip_tta else 1) * test_n
+        per_run = macs * (3 * train_n * recipe.epochs + recipe.test_passes * test_n
                           + (train_n if measure_train_error else 0))
         entry = {"chapter": records.chapter(), "variant": name, "profile": profile.name,
                  "macs": macs, "train_images": train_n, "scaled": scaled,

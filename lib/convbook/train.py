@@ -127,6 +127,12 @@ class Recipe:
             raise ConfigError("Nesterov momentum needs momentum > 0: set momentum=0.9, "
                               "or nesterov=False")
 
+    @property
+    def test_passes(self) -> int:
+        """Forward passes per test image: 1, doubled by ``flip_tta``, tripled by ``shift_tta``
+        (``predict``'s views; cost estimates count them)."""
+        return (2 if self.flip_tta else 1) * (3 if self.shift_tta else 1)
+
     def with_(self, **changes) -> Recipe:
         """A copy with some fields changed (e.g. more epochs for one experiment)."""
         unknown = set(changes) - set(asdict(self))
